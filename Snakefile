@@ -1,0 +1,36 @@
+# dlrepro: reproduce published deep-learning findings, claim by claim.
+#   snakemake --cores all                  every enabled reproduction at the configured scale
+#   snakemake --cores all grokking         one reproduction
+#   snakemake --cores all --config scale=smoke
+# Outputs go to <results>/<scale>/<reproduction>/; see README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/analyse.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        scale_targets(SCALE),
+
+
+# `snakemake <name>` builds one reproduction (its claims, figures and its own report page).
+for _name in REPROS:
+
+    rule:
+        name:
+            _name
+        input:
+            repro_targets(SCALE, _name),

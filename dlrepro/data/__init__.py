@@ -1,0 +1,32 @@
+"""Datasets: a builder per name turns raw files into one cached file that training loads.
+
+`prepare(name, out_path, data_config)` is what the workflow's prepare rule calls; `data_config`
+is the configuration's `data` section. Add a dataset by adding an entry to BUILDERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dlrepro.data import images, text
+from dlrepro.errors import UserError
+
+BUILDERS: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {
+    "fashion_mnist": images.build_fashion_mnist,
+    "cifar10": images.build_cifar10,
+    "corpus": text.prepare_corpus,
+}
+
+
+def prepare(name: str, out_path: Path, data_config: dict[str, Any]) -> dict[str, Any]:
+    """Build dataset `name` into `out_path`; return its info (source, checksum, shapes)."""
+    if name not in BUILDERS:
+        raise UserError(f"unknown dataset {name!r}; the datasets are {sorted(BUILDERS)}")
+    return BUILDERS[name](Path(out_path), dict(data_config or {}))
+
+
+def load_prepared(path: Path) -> dict[str, Any]:
+    """Load and verify a prepared image dataset (see dlrepro.data.images.load_prepared)."""
+    return images.load_prepared(Path(path))

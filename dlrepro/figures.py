@@ -1,0 +1,59 @@
+"""Figures: the data a reproduction's figure functions get, and the shared drawing helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # jobs run without a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from dlrepro.atomic import atomic_path  # noqa: E402
+
+PAPER_STYLE = {"color": "black", "marker": "*", "s": 140, "zorder": 5, "edgecolors": "white"}
+
+
+@dataclass
+class FigureData:
+    scale: str
+    metrics: pd.DataFrame
+    summary: pd.DataFrame
+    runs: pd.DataFrame
+    reference: pd.DataFrame
+
+
+def new(ncols: int = 1, width: float = 5.0, height: float = 3.8) -> tuple[Figure, list[Axes]]:
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def overlay_reference(
+    ax: Axes, reference: pd.DataFrame, series: str | None = None, label: str | None = None
+) -> None:
+    """Draw the papers' points (black stars), labelled with their source figure/table."""
+    ref = reference if series is None else reference[reference["series"] == series]
+    for source, rows in ref.groupby("source", sort=False):
+        ax.scatter(
+            rows["x"].astype(float),
+            rows["y"].astype(float),
+            label=label or f"paper: {source}",
+            **PAPER_STYLE,
+        )
+
+
+def save(fig: Figure, png: str | Path, svg: str | Path, title: str = "") -> None:
+    """Write the figure as PNG and SVG, each atomically."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    with atomic_path(svg) as tmp:
+        fig.savefig(tmp, format="svg")
+    plt.close(fig)

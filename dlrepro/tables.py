@@ -1,0 +1,128 @@
+"""The Parquet tables dlrepro writes, their columns and types, checked on every write.
+
+This module is the one place where the columns are documented. Every table is long or tidy so
+that pandas, pyarrow and DuckDB read it as it is.
+
+metrics.parquet (one row per logged value; per run, then concatenated per reproduction)
+    run_id, reproduction, scale, sweep, seed, <the run's swept parameters>, step, epoch, split,
+    metric, value, elapsed_s
+runs.parquet (one row per run: the run record)
+    run_id, reproduction, scale, sweep, seed, <swept parameters>, status, error, device, threads,
+    torch_version, python_version, dlrepro_version, git_commit, settings_json,
+    versions_json, data_json, started_at, finished_at, wall_s, steps
+summary.parquet (one row per run: scalars computed by the reproduction's `summarize`)
+    run_id, sweep, seed, status, <swept parameters>, <reproduction-specific scalar columns>
+claims.parquet (one row per claim)
+    reproduction, scale, claim_id, statement, paper_value, paper_source, measured, op,
+    threshold, verdict, reason, n_seeds, seeds, deviations, details_json
+
+Only `elapsed_s`, `started_at`, `finished_at` and `wall_s` depend on the wall clock; every other
+value is a function of the code, the settings and the seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dlrepro.atomic import write_with
+
+# Pandas dtype kind per column: i integer, f float, O string/object, b bool.
+COLUMNS: dict[str, dict[str, str]] = {
+    "metrics": {
+        "run_id": "O",
+        "reproduction": "O",
+        "scale": "O",
+        "sweep": "O",
+        "seed": "i",
+        "step": "i",
+        "epoch": "f",  # NaN where a run has no epochs (full-batch steps)
+        "split": "O",
+        "metric": "O",
+        "value": "f",
+        "elapsed_s": "f",
+    },
+    "runs": {
+        "run_id": "O",
+        "reproduction": "O",
+        "scale": "O",
+        "sweep": "O",
+        "seed": "i",
+        "status": "O",
+        "error": "O",
+        "device": "O",
+        "threads": "i",
+        "torch_version": "O",
+        "python_version": "O",
+        "dlrepro_version": "O",
+        "git_commit": "O",
+        "settings_json": "O",
+        "versions_json": "O",
+        "data_json": "O",
+        "started_at": "O",
+        "finished_at": "O",
+        "wall_s": "f",
+        "steps": "i",
+    },
+    "summary": {
+        "run_id": "O",
+        "sweep": "O",
+        "seed": "i",
+        "status": "O",
+    },
+    "claims": {
+        "reproduction": "O",
+        "scale": "O",
+        "claim_id": "O",
+        "statement": "O",
+        "paper_value": "O",
+        "paper_source": "O",
+        "measured": "f",
+        "op": "O",
+        "threshold": "O",
+        "verdict": "O",
+        "reason": "O",
+        "n_seeds": "i",
+        "seeds": "O",
+        "deviations": "O",
+        "details_json": "O",
+    },
+}
+
+STATUSES = ("completed", "diverged", "failed")
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+
+
+class SchemaError(ValueError):
+    """A table is missing a documented column or has the wrong type in one."""
+
+
+def check(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Raise SchemaError unless `df` has every column of `kind` with the documented type."""
+    for col, want in COLUMNS[kind].items():
+        if col not in df.columns:
+            raise SchemaError(f"{kind} table lacks column {col!r} (has {list(df.columns)})")
+        got = df[col].dtype.kind
+        ok = got == want or (want == "f" and got in "if") or (want == "O" and got in "OUST")
+        if not ok and not (len(df) == 0):
+            raise SchemaError(f"{kind} column {col!r} has dtype {df[col].dtype}, expected {want}")
+    if kind in ("runs", "summary") and len(df):
+        bad = set(df["status"]) - set(STATUSES)
+        if bad:
+            raise SchemaError(f"{kind} table has unknown status {bad}; allowed {STATUSES}")
+    if kind == "claims" and len(df):
+        bad = set(df["verdict"]) - set(VERDICTS)
+        if bad:
+            raise SchemaError(f"claims table has unknown verdict {bad}; allowed {VERDICTS}")
+    return df
+
+
+def write(df: pd.DataFrame, path: str | Path, kind: str) -> None:
+    """Check `df` against the `kind` schema and write it to `path` as Parquet, atomically."""
+    check(df, kind)
+    write_with(path, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow"))
+
+
+def read(path: str | Path, kind: str) -> pd.DataFrame:
+    return check(pd.read_parquet(path), kind)

@@ -1,0 +1,143 @@
+"""Figures: Fig. 1 (ReLU vs tanh) with the paper's points, baselines vs Xiao et al., dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from .classical import XIAO_TABLE3  # noqa: E402
+
+COLORS = {"relu": "tab:blue", "tanh": "tab:red"}
+
+
+def _empty(message: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
+    ax.set_axis_off()
+    return fig
+
+
+def _curve(metrics: pd.DataFrame, run_id: str, split: str, metric: str) -> pd.DataFrame:
+    m = metrics[
+        (metrics["run_id"] == run_id) & (metrics["split"] == split) & (metrics["metric"] == metric)
+    ]
+    return m.sort_values("step")
+
+
+def relu_vs_tanh(data: Any) -> Figure:
+    """Running training error vs epoch, best learning rate per activation, per configuration."""
+    summ = data.summary
+    sub = summ[summ["sweep"].astype(str).str.startswith("fig1")]
+    if sub.empty or "activation" not in sub.columns:
+        return _empty("no ReLU/tanh runs at this scale")
+    sweeps = sorted(sub["sweep"].unique())
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(5 * len(sweeps), 3.8), squeeze=False)
+    ref = data.reference
+    paper = ref[ref["source"].astype(str).str.contains("Krizhevsky") & ref["series"].isin(
+        ["ReLU", "tanh"]
+    )]
+    for ax, sweep in zip(axes[0], sweeps, strict=True):
+        rows = sub[sub["sweep"] == sweep]
+        thr = float(rows["error_threshold"].iloc[0]) if "error_threshold" in rows else None
+        for act in ("relu", "tanh"):
+            ra = rows[rows["activation"] == act]
+            if ra.empty:
+                continue
+            by_lr = ra.groupby("lr")["epochs_to_threshold"].median().fillna(np.inf)
+            lr = by_lr.idxmin()
+            for i, r in enumerate(ra[ra["lr"] == lr].itertuples()):
+                c = _curve(data.metrics, r.run_id, "train", "error")
+                ax.plot(
+                    c["epoch"],
+                    c["value"],
+                    color=COLORS[act],
+                    alpha=0.9 if i == 0 else 0.4,
+                    label=f"{act} (ours, lr {lr:g})" if i == 0 else None,
+                )
+        for p in paper.itertuples():
+            act = "relu" if p.series == "ReLU" else "tanh"
+            ax.plot(
+                p.x, p.y, marker="*", ms=14, ls="none", color=COLORS[act], mec="k",
+                label=f"paper {p.series}: {p.x:g} epochs to {p.y:g} (CIFAR-10)",
+            )
+        if thr is not None:
+            ax.axhline(thr, color="gray", ls="--", lw=1, label=f"our threshold {thr:g}")
+        ax.axhline(0.25, color="k", ls=":", lw=1)
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlim(0, 45)
+        ax.set_ylim(0, 0.8)
+        ax.set_title(sweep)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training error (running)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def baselines(data: Any) -> Figure:
+    """Test error per method: ours vs Xiao et al. Table 3, plus the CNN."""
+    summ = data.summary
+    rows = []
+    if "method" in summ.columns:
+        for m, g in summ[summ["method"].notna()].groupby("method"):
+            rows.append((str(m), float(g["test_error"].median()), XIAO_TABLE3.get(str(m))))
+    cnn = summ[summ["sweep"] == "cnn"]
+    if len(cnn):
+        rows.append(("AlexNet-style CNN", float(cnn["test_error"].median()), None))
+    if not rows:
+        return _empty("no baseline runs at this scale")
+    rows.sort(key=lambda r: r[1], reverse=True)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, [r[1] for r in rows], height=0.4, label="ours", color="tab:blue")
+    paper = [1 - r[2] if r[2] is not None else np.nan for r in rows]
+    ax.barh(y + 0.2, paper, height=0.4, label="Xiao et al. Table 3", color="tab:orange")
+    for yi, r in zip(y, rows, strict=True):
+        ax.text(r[1], yi - 0.2, f" {r[1]:.3f}", va="center", fontsize=7)
+        if r[2] is not None:
+            ax.text(1 - r[2], yi + 0.2, f" {1 - r[2]:.3f}", va="center", fontsize=7)
+    ax.set_yticks(y, [r[0] for r in rows])
+    ax.set_xlabel("Fashion-MNIST test error")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def dropout_curves(data: Any) -> Figure:
+    """Train and test accuracy (eval mode) per epoch, with and without dropout."""
+    summ = data.summary
+    sub = summ[summ["sweep"] == "dropout"]
+    if sub.empty:
+        return _empty("no dropout runs at this scale")
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for (p, seed), g in sub.groupby(["dropout", "seed"]):
+        rid = g["run_id"].iloc[0]
+        color = "tab:green" if p > 0 else "tab:purple"
+        first = seed == sub["seed"].min()
+        for split, ls in (("train_eval", "-"), ("test", "--")):
+            c = _curve(data.metrics, rid, split, "acc")
+            fin = _curve(data.metrics, rid, f"{split}_final", "acc")
+            c = pd.concat([c, fin])
+            ax.plot(
+                c["epoch"],
+                c["value"],
+                ls=ls,
+                color=color,
+                alpha=1.0 if first else 0.4,
+                label=f"dropout {p:g}, {split.split('_')[0]}" if first else None,
+            )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (eval mode)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES = {"relu_vs_tanh": relu_vs_tanh, "baselines": baselines, "dropout_curves": dropout_curves}

@@ -1,0 +1,364 @@
+"""Measures (claims) and figures of the scaling reproduction; all fitting is dlrepro.fits."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dlrepro import figures, fits
+from dlrepro.claims import Measurement
+
+# Fallbacks if reference.csv lacks a row; the figures read the papers' values from it.
+PAPER = {"alpha_N": 0.076, "alpha_D": 0.095, "a_approach2": 0.49, "tokens_per_param": 20.0}
+
+
+def _points(rows: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(x, y) of the completed runs with finite values, averaged over seeds at equal x."""
+    ok = rows[(rows["status"] == "completed")].dropna(subset=[x, y])
+    ok = ok[(ok[x] > 0) & (ok[y] > 0)]
+    g = ok.groupby(x)[y].mean().sort_index()
+    return g.index.to_numpy(float), g.to_numpy(float), sorted({int(s) for s in ok["seed"]})
+
+
+def _fit_details(fit: fits.PowerLawFit) -> dict[str, Any]:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in fit.as_dict().items()}
+
+
+def power_law_r2(
+    rows: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, constant: bool = True
+) -> Measurement:
+    """R² (on log y) of y = E + A·x^-α (or the pure law); details carry both fits."""
+    X, Y, seeds = _points(rows, x, y)
+    need = 4 if constant else 3
+    if len(X) < need:
+        return Measurement(None, seeds, f"{len(X)} distinct {x} values; the fit needs {need}")
+    fit = fits.fit_power_law(X, Y, constant=constant)
+    pure = fits.fit_power_law(X, Y, constant=False)
+    return Measurement(
+        fit.r2,
+        seeds,
+        f"R² {fit.r2:.4f}, α {fit.alpha:.3g} (95% CI {fit.alpha_ci[0]:.3g}–{fit.alpha_ci[1]:.3g}),"
+        f" E {fit.E:.3g}; pure power law α {pure.alpha:.3g}, R² {pure.r2:.4f}; over "
+        f"{X.min():.3g}–{X.max():.3g} ({math.log10(X.max() / X.min()):.2f} decades)",
+        {
+            "fit": _fit_details(fit),
+            "pure": _fit_details(pure),
+            "x": X.tolist(),
+            "y": Y.tolist(),
+            "decades": math.log10(X.max() / X.min()),
+            "monotone": fits.is_monotone_decreasing(X, Y),
+        },
+    )
+
+
+def power_law_exponent(
+    rows: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str, constant: bool = False
+) -> Measurement:
+    m = power_law_r2(rows, metrics, x, y, constant=True)
+    if not m.details:
+        return m
+    key = "fit" if constant else "pure"
+    d = m.details[key]
+    reason = (
+        f"α {d['alpha']:.4g} (95% CI {d['alpha_ci_low']:.3g}–{d['alpha_ci_high']:.3g}, "
+        f"{'with' if constant else 'without'} a constant); " + m.reason
+    )
+    return Measurement(d["alpha"], m.seeds, reason, m.details)
+
+
+def monotone_fraction(rows: pd.DataFrame, metrics: pd.DataFrame, x: str, y: str) -> Measurement:
+    """The fraction of successive x values at which y is lower than at the previous one."""
+    X, Y, seeds = _points(rows, x, y)
+    if len(X) < 2:
+        return Measurement(None, seeds, f"{len(X)} distinct {x} values")
+    falls = np.diff(Y) < 0
+    bad = [f"{X[i]:.3g}→{X[i + 1]:.3g}" for i in np.flatnonzero(~falls)]
+    reason = f"{int(falls.sum())} of {len(falls)} steps fall" + (f"; rises at {bad}" if bad else "")
+    return Measurement(float(falls.mean()), seeds, reason, {"x": X.tolist(), "y": Y.tolist()})
+
+
+def isoflop_profiles(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """One fitted parabola per compute budget (C_budget), smallest budget first."""
+    out = []
+    for budget, g in rows.groupby("C_budget"):
+        N, L, _ = _points(g, "N", "loss")
+        if len(N) < 3:
+            out.append({"C": float(budget), "N": N.tolist(), "L": L.tolist(), "fit": None})
+            continue
+        f = fits.fit_isoflop(N, L)
+        out.append({"C": float(budget), "N": N.tolist(), "L": L.tolist(), "fit": f})
+    return out
+
+
+def _profile_details(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for p in profiles:
+        f = p["fit"]
+        rows.append(
+            {
+                "C": p["C"],
+                "N": p["N"],
+                "L": p["L"],
+                "n_opt": None if f is None else f.n_opt,
+                "loss_opt": None if f is None else f.loss_opt,
+                "curvature": None if f is None else f.coef[2],
+                "interior": None if f is None else f.interior,
+                "u_shaped": None if f is None else f.u_shaped,
+            }
+        )
+    return rows
+
+
+def isoflop_u_fraction(rows: pd.DataFrame, metrics: pd.DataFrame) -> Measurement:
+    profiles = isoflop_profiles(rows)
+    seeds = sorted({int(s) for s in rows["seed"]})
+    if not profiles:
+        return Measurement(None, seeds, "no IsoFLOP runs")
+    u = [bool(p["fit"] is not None and p["fit"].u_shaped) for p in profiles]
+    reason = f"{sum(u)} of {len(u)} budgets U-shaped; " + ", ".join(
+        f"C={p['C']:.0e}: {'U' if ok else 'not U'}" for p, ok in zip(profiles, u, strict=True)
+    )
+    return Measurement(sum(u) / len(u), seeds, reason, {"profiles": _profile_details(profiles)})
+
+
+def _optima(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int], str]:
+    profiles = isoflop_profiles(rows)
+    seeds = sorted({int(s) for s in rows["seed"]})
+    outside = [p["C"] for p in profiles if p["fit"] is None or not p["fit"].interior]
+    why = ""
+    if outside:
+        why = (
+            f"the optimum of budget(s) {[f'{c:.0e}' for c in outside]} lies outside the sampled "
+            "sizes (or the profile opens downwards), so it cannot be located"
+        )
+    elif len(profiles) < 3:
+        why = f"{len(profiles)} budgets; at least 3 are needed"
+    return profiles, seeds, why
+
+
+def isoflop_exponent(rows: pd.DataFrame, metrics: pd.DataFrame) -> Measurement:
+    profiles, seeds, why = _optima(rows)
+    details = {"profiles": _profile_details(profiles)}
+    if why:
+        return Measurement(None, seeds, why, details)
+    C = [p["C"] for p in profiles]
+    n_opt = [p["fit"].n_opt for p in profiles]
+    e = fits.fit_exponent(C, n_opt)
+    details.update({"a": e.a, "a_se": e.a_se, "k": e.k, "r2": e.r2})
+    return Measurement(
+        e.a,
+        seeds,
+        f"a = {e.a:.3f} ± {e.a_se:.3f} (SE) from {len(C)} budgets {C[0]:.0e}–{C[-1]:.0e}; "
+        f"N_opt {', '.join(f'{n:.3g}' for n in n_opt)}",
+        details,
+    )
+
+
+def tokens_per_param(rows: pd.DataFrame, metrics: pd.DataFrame) -> Measurement:
+    profiles, seeds, why = _optima(rows)
+    details: dict[str, Any] = {"profiles": _profile_details(profiles)}
+    if why:
+        return Measurement(None, seeds, why, details)
+    per = [p["C"] / 6 / p["fit"].n_opt ** 2 for p in profiles]
+    # The same ratio with all parameters counted (Chinchilla's N): embeddings of the run sizes
+    # are interpolated in log N between the sampled shapes.
+    total = []
+    for p in profiles:
+        g = rows[rows["C_budget"] == p["C"]].sort_values("N")
+        emb = np.interp(math.log(p["fit"].n_opt), np.log(g["N"]), np.log(g["N_total"] - g["N"]))
+        n_tot = p["fit"].n_opt + math.exp(emb)
+        total.append(p["C"] / 6 / p["fit"].n_opt / n_tot)
+    geo = float(np.exp(np.mean(np.log(per))))
+    details.update({"per_budget": per, "per_budget_total_params": total})
+    return Measurement(
+        geo,
+        seeds,
+        f"D/N at the optima {', '.join(f'{r:.3g}' for r in per)} (geometric mean {geo:.3g}); "
+        f"counting embeddings too: {', '.join(f'{r:.3g}' for r in total)}",
+        details,
+    )
+
+
+def _lm_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    ok = rows[(rows["status"] == "completed")].dropna(subset=["N", "D", "loss"])
+    return ok
+
+
+def parametric_a(rows: pd.DataFrame, metrics: pd.DataFrame) -> Measurement:
+    ok = _lm_rows(rows)
+    seeds = sorted({int(s) for s in ok["seed"]})
+    if len(ok) < 8:
+        return Measurement(None, seeds, f"{len(ok)} runs; approach 3 needs at least 8")
+    f = fits.fit_parametric(ok["N"], ok["D"], ok["loss"])
+    resid = np.log(ok["loss"]) - np.log(f.predict(ok["N"], ok["D"]))
+    return Measurement(
+        f.a,
+        seeds,
+        f"E {f.E:.3g}, A {f.A:.3g}, B {f.B:.3g}, α {f.alpha:.3g}, β {f.beta:.3g}: a = {f.a:.3f}; "
+        f"rms log residual {float(np.sqrt(np.mean(resid**2))):.3g} over {len(ok)} runs",
+        {"E": f.E, "A": f.A, "B": f.B, "alpha": f.alpha, "beta": f.beta, "n_runs": len(ok)},
+    )
+
+
+MEASURES = {
+    "power_law_r2": power_law_r2,
+    "power_law_exponent": power_law_exponent,
+    "monotone_fraction": monotone_fraction,
+    "isoflop_u_fraction": isoflop_u_fraction,
+    "isoflop_exponent": isoflop_exponent,
+    "tokens_per_param": tokens_per_param,
+    "parametric_a": parametric_a,
+}
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def paper_value(reference: pd.DataFrame, series: str) -> float:
+    """A scalar from reference.csv (rows with series = `series`), else the built-in fallback."""
+    rows = reference[reference["series"] == series] if len(reference) else reference
+    if len(rows):
+        return float(rows["y"].iloc[0])
+    return PAPER[series]
+
+
+def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper: str) -> None:
+    rows = data.summary[data.summary["sweep"] == sweep]
+    X, Y, _ = _points(rows, x, "loss" if x != "n_train" else "test_error")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    if len(X) == 0:
+        ax.text(0.5, 0.5, "no completed runs", transform=ax.transAxes, ha="center")
+        return
+    ax.scatter(X, Y, color="C0", zorder=4, label="our runs")
+    grid = np.geomspace(X.min() / 1.5, X.max() * 1.5, 200)
+    if len(X) >= 4:
+        fit = fits.fit_power_law(X, Y, constant=True)
+        lo, hi = fit.band(grid)
+        ax.plot(
+            grid,
+            fit.predict(grid),
+            color="C0",
+            label=f"E + A·x^-α: α={fit.alpha:.3g}, E={fit.E:.3g}, R²={fit.r2:.3f}",
+        )
+        ax.fill_between(grid, lo, hi, color="C0", alpha=0.15, label="95% band")
+    if len(X) >= 3:
+        pure = fits.fit_power_law(X, Y, constant=False)
+        ax.plot(
+            grid,
+            pure.predict(grid),
+            color="C1",
+            ls="--",
+            label=f"pure power law: α={pure.alpha:.3g}, R²={pure.r2:.3f}",
+        )
+        if paper:
+            alpha = paper_value(data.reference, paper)
+            # Kaplan's slope through our middle point: same loss there, the paper's exponent.
+            xm = float(np.exp(np.mean(np.log(X))))
+            ym = float(pure.predict([xm])[0])
+            ax.plot(
+                grid,
+                ym * (grid / xm) ** (-alpha),
+                color="k",
+                ls=":",
+                label=f"Kaplan slope α={alpha:g} (through our mid-point)",
+            )
+    ax.legend(fontsize=7)
+
+
+def fig_loss_vs_n(data: Any) -> Any:
+    fig, (ax,) = figures.new(width=6.0, height=4.5)
+    _power_law_panel(ax, data, "ln", "N", "non-embedding parameters N", "alpha_N")
+    ax.set_ylabel("validation loss (nats/byte)")
+    return fig
+
+
+def fig_loss_vs_d(data: Any) -> Any:
+    fig, (ax,) = figures.new(width=6.0, height=4.5)
+    _power_law_panel(ax, data, "ld", "D", "training tokens D (bytes)", "alpha_D")
+    ax.set_ylabel("validation loss (nats/byte)")
+    return fig
+
+
+def fig_vision(data: Any) -> Any:
+    fig, (ax,) = figures.new(width=6.0, height=4.5)
+    _power_law_panel(ax, data, "vision", "n_train", "training images n", "")
+    ax.set_ylabel("test error")
+    return fig
+
+
+def fig_isoflop(data: Any) -> Any:
+    fig, (left, right) = figures.new(ncols=2, width=5.5, height=4.5)
+    rows = data.summary[data.summary["sweep"].str.startswith("isoflop")]
+    rows = rows.dropna(subset=["C_budget"]) if "C_budget" in rows else rows.iloc[0:0]
+    profiles = isoflop_profiles(rows) if len(rows) else []
+    left.set_xscale("log")
+    left.set_xlabel("non-embedding parameters N")
+    left.set_ylabel("validation loss (nats/byte)")
+    C_ok, n_ok = [], []
+    for i, p in enumerate(profiles):
+        color = f"C{i}"
+        left.scatter(p["N"], p["L"], color=color, label=f"C = {p['C']:.0e}")
+        f = p["fit"]
+        if f is None:
+            continue
+        u = np.linspace(np.log10(min(p["N"])) - 0.1, np.log10(max(p["N"])) + 0.1, 100)
+        left.plot(10**u, f.coef[0] + f.coef[1] * u + f.coef[2] * u**2, color=color, lw=1)
+        if f.interior:
+            left.scatter([f.n_opt], [f.loss_opt], color=color, marker="x", s=80, zorder=5)
+            C_ok.append(p["C"])
+            n_ok.append(f.n_opt)
+    left.legend(fontsize=7, title="x: parabola minimum", title_fontsize=7)
+
+    right.set_xscale("log")
+    right.set_yscale("log")
+    right.set_xlabel("compute C = 6ND (FLOPs)")
+    right.set_ylabel("N_opt")
+    if profiles:
+        Cs = np.geomspace(min(p["C"] for p in profiles) / 2, max(p["C"] for p in profiles) * 2)
+        right.plot(
+            Cs,
+            np.sqrt(Cs / 6 / paper_value(data.reference, "tokens_per_param")),
+            color="gray",
+            ls="-.",
+            label="20 tokens/parameter",
+        )
+        if C_ok:
+            right.scatter(C_ok, n_ok, color="C0", zorder=5, label="our IsoFLOP optima")
+        if len(C_ok) >= 2:
+            e = fits.fit_exponent(C_ok, n_ok)
+            right.plot(Cs, e.predict(Cs), color="C0", label=f"our fit: a = {e.a:.3f}")
+            a_ch = paper_value(data.reference, "a_approach2")
+            cm = float(np.exp(np.mean(np.log(C_ok))))
+            nm = float(e.predict([cm])[0])
+            right.plot(
+                Cs,
+                nm * (Cs / cm) ** a_ch,
+                color="k",
+                ls=":",
+                label=f"Chinchilla a = {a_ch:g} (through our mid-point)",
+            )
+        lm_rows = _lm_rows(data.summary)
+        curves = [
+            ("Chinchilla approach 3", fits.CHINCHILLA, "C3"),
+            ("Besiroglu refit", fits.BESIROGLU, "C4"),
+        ]
+        if len(lm_rows) >= 8:
+            ours = fits.fit_parametric(lm_rows["N"], lm_rows["D"], lm_rows["loss"])
+            curves.insert(0, (f"our approach 3 (a = {ours.a:.2f})", ours, "C2"))
+        for label, law, color in curves:
+            right.plot(Cs, law.n_opt(Cs), color=color, ls="--", lw=1, label=label)
+    right.legend(fontsize=7)
+    return fig
+
+
+FIGURES = {
+    "loss_vs_n": fig_loss_vs_n,
+    "loss_vs_d": fig_loss_vs_d,
+    "isoflop": fig_isoflop,
+    "vision": fig_vision,
+}

@@ -1,0 +1,283 @@
+"""The AlexNet reproduction: its CNN, its training loop under the engine, its measures.
+
+Everything runs on tiny synthetic images (a prepared file written by the test) in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dlrepro import reproduction, runner
+from dlrepro.data import images, load_prepared
+from dlrepro.models.cnn import AlexNetStyleCNN, CNNConfig, build_cnn
+from dlrepro.paths import REPRODUCTIONS
+
+REPRO = reproduction.load(REPRODUCTIONS / "alexnet")
+task = REPRO.task
+from reproductions.alexnet import classical, measures  # noqa: E402
+
+
+# -- the model ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("size,channels", [(28, 1), (32, 3)])
+@pytest.mark.parametrize("conv_layers", [3, 7])
+def test_cnn_shapes_and_depth(size: int, channels: int, conv_layers: int) -> None:
+    cfg = CNNConfig(
+        in_channels=channels, image_size=size, conv_layers=conv_layers, width=4, fc_widths=(8, 8)
+    )
+    model = AlexNetStyleCNN(cfg)
+    assert model(torch.zeros(2, channels, size, size)).shape == (2, 10)
+    weighted = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    assert len(weighted) == cfg.depth == conv_layers + 3
+
+
+def test_activation_is_the_only_difference() -> None:
+    relu = AlexNetStyleCNN(CNNConfig(width=4, activation="relu"))
+    tanh = AlexNetStyleCNN(CNNConfig(width=4, activation="tanh"))
+    kinds = [type(m).__name__ for m in relu.modules()]
+    assert [k.replace("ReLU", "Tanh") for k in kinds] == [type(m).__name__ for m in tanh.modules()]
+    for a, b in zip(relu.state_dict().values(), tanh.state_dict().values(), strict=True):
+        assert a.shape == b.shape
+
+
+def test_dropout_only_in_fc_and_lrn_after_first_two_convs() -> None:
+    model = AlexNetStyleCNN(
+        CNNConfig(width=4, conv_layers=4, fc_widths=(8, 8), dropout=0.5, lrn=True)
+    )
+    assert sum(isinstance(m, torch.nn.Dropout) for m in model.classifier) == 2
+    assert not any(isinstance(m, torch.nn.Dropout) for m in model.features)
+    assert sum(isinstance(m, torch.nn.LocalResponseNorm) for m in model.features) == 2
+
+
+def test_alexnet_init_and_seeding() -> None:
+    cfg = CNNConfig(width=8, fc_widths=(64,), init="alexnet", alexnet_bias=1.0)
+    a, b, c = build_cnn(cfg, 0), build_cnn(cfg, 0), build_cnn(cfg, 1)
+    for x, y in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(x, y)
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+    weights = torch.cat([m.weight.detach().flatten() for m in a.modules() if hasattr(m, "weight")])
+    assert abs(float(weights.std()) - 0.01) < 0.001
+    biases = [float(m.bias.mean()) for m in a.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert biases[0] == 0.0 and biases[1] == 1.0  # first conv 0, hidden layers 1 (AlexNet §5)
+    assert float(a.classifier[-1].bias.abs().max()) == 0.0
+
+
+# -- HOG ------------------------------------------------------------------------------------------
+def test_hog_shape_and_orientation() -> None:
+    img = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    img[:, :, 14:] = 255  # a vertical edge: horizontal gradient, orientation 0°
+    feats = classical.hog_features(img)
+    assert feats.shape == (1, 6 * 6 * 4 * 9)
+    block = feats.reshape(6, 6, 2, 2, 9)[2, 3]  # a block over the edge
+    assert block.sum(axis=(0, 1)).argmax() in (0, 8)  # the bins next to 0°/180°
+    assert np.all(feats >= 0) and np.all(feats <= 1)
+
+
+# -- the training loop under the engine -----------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A toy set a small CNN learns in a few dozen steps: label k is a bright patch at its own
+    place (two rows of five places), on a noisy background."""
+    g = torch.Generator().manual_seed(0)
+    path = tmp_path_factory.mktemp("data") / "fashion_mnist.pt"
+
+    def make(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(n) % 10
+        x = torch.randint(0, 40, (n, 28, 28), generator=g, dtype=torch.uint8)
+        for i in range(n):
+            k = int(y[i])
+            row, col = 14 * (k // 5) + 4, 5 * (k % 5) + 1
+            x[i, row : row + 6, col : col + 5] = 255
+        return x, y
+
+    (tx, ty), (vx, vy) = make(200), make(100)
+    images.save_prepared(
+        path, "fashion_mnist", {"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy},
+        images.FASHION_CLASSES, "test",
+    )
+    return path
+
+
+def make_run(sweep: str, **settings: object) -> reproduction.Run:
+    base = REPRO.runs("smoke")
+    proto = next(r for r in base if r.sweep == sweep)
+    merged = {**proto.settings, **settings}
+    return reproduction.Run(
+        reproduction="alexnet", scale="smoke", sweep=sweep, run_id=f"{sweep}-test",
+        seed=int(merged["seed"]), params=proto.params, settings=merged, datasets=proto.datasets,
+    )
+
+
+def run_once(run: reproduction.Run, data: Path, out: Path, ckpt_s: float = 60.0) -> pd.DataFrame:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "log.txt", "a") as log:
+        status = runner.run_job(
+            REPRO, run, "cpu", 1, {"fashion_mnist": data}, out / "m.parquet", out / "r.json",
+            out / "ckpt.pt", ckpt_s, stream=log,
+        )
+    assert status == "completed", (out / "log.txt").read_text()[-2000:]
+    return pd.read_parquet(out / "m.parquet")
+
+
+CNN_SETTINGS = dict(
+    n_train=None, n_test=None, n_eval=50, epochs=4, width=8, batch_size=20, lr=0.02,
+    fc_widths=[32, 32], dropout=0.5,
+)
+
+
+def test_cnn_run_learns_and_summarizes(tiny_dataset: Path, tmp_path: Path) -> None:
+    m = run_once(make_run("dropout", **CNN_SETTINGS), tiny_dataset, tmp_path)
+    s = task.summarize_run(m, {**CNN_SETTINGS, "error_threshold": 0.5})
+    assert s["train_acc"] > 0.5 and 0 <= s["test_acc"] <= 1
+    assert s["gap"] == pytest.approx(s["train_acc"] - s["test_acc"])
+    assert s["epochs_run"] == pytest.approx(4.0)
+    assert set(m["split"]) >= {"train", "train_eval", "test", "train_eval_final", "test_final"}
+
+
+def test_same_seed_same_metrics_and_resume_is_exact(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run("dropout", **CNN_SETTINGS)
+    full = run_once(run, tiny_dataset, tmp_path / "a")
+    again = run_once(run, tiny_dataset, tmp_path / "b")
+    cols = [c for c in full.columns if c != "elapsed_s"]
+    pd.testing.assert_frame_equal(full[cols], again[cols])
+
+    # Crash at step 11 (mid-epoch, mid-window) after checkpointing every step, then rerun.
+    real_lr_at = task.lr_at
+
+    def crash(s: dict, step: int, total: int) -> float:
+        if step == 10:
+            raise RuntimeError("simulated crash")
+        return real_lr_at(s, step, total)
+
+    out = tmp_path / "c"
+    monkeypatch.setattr(task, "lr_at", crash)
+    with open(tmp_path / "crash.txt", "w") as log:
+        status = runner.run_job(
+            REPRO, run, "cpu", 1, {"fashion_mnist": tiny_dataset}, out / "m.parquet",
+            out / "r.json", out / "ckpt.pt", 0.0, stream=log,
+        )
+    assert status == "failed" and (out / "ckpt.pt").exists()
+    monkeypatch.setattr(task, "lr_at", real_lr_at)
+    resumed = run_once(run, tiny_dataset, out, ckpt_s=0.0)
+    assert "resumed from checkpoint at step 10" in (out / "log.txt").read_text()
+    pd.testing.assert_frame_equal(full[cols], resumed[cols])
+
+
+def test_diverging_rate_in_a_grid_is_a_result_not_a_failure(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    run = make_run(
+        "fig1_d4_alexnet", n_train=None, n_test=None, width=4, batch_size=32, lr=1e6, epochs=2,
+        stop_at_train_error=0.1, error_threshold=0.1,
+    )
+    m = run_once(run, tiny_dataset, tmp_path)
+    s = task.summarize_run(m, run.settings)
+    assert s["diverged"] == 1.0 and math.isnan(s["epochs_to_threshold"])
+
+
+def test_stop_at_threshold_and_epochs_to_threshold(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = make_run(
+        "fig1_d4_alexnet", n_train=None, n_test=None, width=8, batch_size=20, lr=0.05,
+        epochs=10, init="torch", preprocess="standardize", stop_at_train_error=0.3,
+        error_threshold=0.3,
+    )
+    m = run_once(run, tiny_dataset, tmp_path)
+    s = task.summarize_run(m, run.settings)
+    assert s["epochs_to_threshold"] == s["epochs_run"] < 10  # stopped where it crossed
+    assert s["final_running_error"] <= 0.3
+
+
+def test_classical_run_through_the_engine(tiny_dataset: Path, tmp_path: Path) -> None:
+    run = make_run("classical", n_train=None, n_test=None, method="hog_linear_svm")
+    m = run_once(run, tiny_dataset, tmp_path)
+    s = task.summarize_run(m, run.settings)
+    assert s["test_acc"] > 0.5 and math.isnan(s["gap"])
+    assert set(s) == set(task.summarize_run(pd.DataFrame(columns=m.columns), {
+        "kind": "cnn", "error_threshold": 0.1}))  # both kinds give the same columns
+
+
+def test_prepared_file_checksum_lands_in_run_record(tiny_dataset: Path, tmp_path: Path) -> None:
+    run_once(make_run("dropout", **{**CNN_SETTINGS, "epochs": 1}), tiny_dataset, tmp_path)
+    import json
+
+    rec = json.loads((tmp_path / "r.json").read_text())
+    assert rec["data"]["fashion_mnist"]["sha256"] == load_prepared(tiny_dataset)["sha256"]
+
+
+def test_augmentation_is_a_batched_tensor_op() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    out = task.augment(x, g, pad=0, flip=True)
+    for i in range(2):  # each image either unchanged or mirrored
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(2))
+    out = task.augment(x, torch.Generator().manual_seed(1), pad=1, flip=False)
+    assert out.shape == x.shape
+
+
+# -- the measures ---------------------------------------------------------------------------------
+def fig1_rows(relu: dict[float, float], tanh: dict[float, float], epochs: float = 15.0):
+    rows = []
+    for act, table in (("relu", relu), ("tanh", tanh)):
+        for lr, e in table.items():
+            rows.append({"seed": 0, "activation": act, "lr": lr, "epochs_to_threshold": e,
+                         "epochs_run": e if not math.isnan(e) else epochs})
+    return pd.DataFrame(rows)
+
+
+def test_activation_speedup_uses_each_activations_best_rate() -> None:
+    rows = fig1_rows({0.01: 4.0, 0.1: 2.0}, {0.01: 9.0, 0.1: math.nan})
+    m = measures.activation_speedup(rows, pd.DataFrame())
+    assert m.value == pytest.approx(9.0 / 2.0)
+    assert m.details["best_lr"] == {"relu": 0.1, "tanh": 0.01}
+
+
+def test_activation_speedup_censoring_is_honest() -> None:
+    never = {0.01: math.nan, 0.1: math.nan}
+    # tanh never reached it in 15 epochs, ReLU took 5: the ratio is only known to be > 3.
+    m = measures.activation_speedup(fig1_rows({0.1: 5.0}, never), pd.DataFrame(),
+                                    decisive_above=2.0)
+    assert m.value == pytest.approx(3.0) and "≥" in m.reason
+    m = measures.activation_speedup(fig1_rows({0.1: 10.0}, never), pd.DataFrame(),
+                                    decisive_above=2.0)
+    assert m.value is None and "only known to exceed 1.5" in m.reason
+    m = measures.activation_speedup(fig1_rows(never, {0.1: 3.0}), pd.DataFrame())
+    assert m.value is None and "ReLU never" in m.reason
+
+
+def test_cnn_vs_classical_and_baseline_deviation() -> None:
+    rows = pd.DataFrame([
+        {"sweep": "classical", "seed": 0, "method": "rbf_svm", "test_acc": 0.88, "test_error": 0.12},
+        {"sweep": "classical", "seed": 0, "method": "logistic", "test_acc": 0.84, "test_error": 0.16},
+        {"sweep": "classical", "seed": 0, "method": "linear_svm", "test_acc": 0.83,
+         "test_error": 0.17},
+        {"sweep": "classical", "seed": 0, "method": "random_forest", "test_acc": 0.87,
+         "test_error": 0.13},
+        {"sweep": "cnn", "seed": 0, "method": None, "test_acc": 0.91, "test_error": 0.09},
+    ])
+    m = measures.cnn_vs_classical(rows, pd.DataFrame(), cnn_sweep="cnn", classical_sweep="classical")
+    assert m.value == pytest.approx(0.09 / 0.12) and m.details["best_classical"] == "rbf_svm"
+    d = measures.baseline_deviation(rows[rows["sweep"] == "classical"], pd.DataFrame())
+    assert d.value == pytest.approx(0.017) and "rbf_svm" in d.reason
+
+
+def test_paired_difference_pairs_by_seed() -> None:
+    rows = pd.DataFrame({"seed": [0, 0, 1, 1, 2], "dropout": [0.0, 0.5, 0.0, 0.5, 0.0],
+                         "gap": [0.10, 0.04, 0.08, 0.06, 0.5]})
+    m = measures.paired_difference(rows, pd.DataFrame(), "gap", "dropout", 0.0, 0.5)
+    assert m.value == pytest.approx(0.04) and m.seeds == [0, 1]  # seed 2 has no pair
+
+
+def test_reproduction_file_and_task_agree() -> None:
+    reproduction.check_task(REPRO)
+    ref = REPRO.reference()
+    fig1 = ref[ref["series"].isin(["ReLU", "tanh"])].set_index("series")["x"]
+    assert fig1["ReLU"] == 6 and fig1["tanh"] == 36
+    for scale in reproduction.SCALES:
+        assert REPRO.runs(scale)

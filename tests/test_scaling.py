@@ -1,0 +1,200 @@
+"""The scaling reproduction's model counts, run plan, schedule and measures."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dlrepro.models import gpt
+from dlrepro.reproduction import check_task, load
+from reproductions.scaling import analysis, lm
+
+REPRO = Path(__file__).resolve().parents[1] / "reproductions" / "scaling"
+
+
+@pytest.mark.parametrize("n_layer,d", [(1, 16), (2, 64), (4, 128)])
+def test_parameter_count_matches_the_module_and_the_hand_formula(n_layer, d):
+    model = gpt.GPT(gpt.GPTConfig(n_layer=n_layer, d_model=d))
+    # By hand: per layer QKV 3d²+3d, out-proj d²+d, MLP 4d²+4d and 4d²+d, two LayerNorms 4d;
+    # final LayerNorm 2d. Embeddings (256·d tokens, 128·d positions) are not counted.
+    hand = n_layer * (3 * d * d + 3 * d + d * d + d + 4 * d * d + 4 * d + 4 * d * d + d + 4 * d)
+    hand += 2 * d
+    assert model.counts()["n_params"] == hand == gpt.non_embedding_params(n_layer, d)
+    assert model.counts()["n_params_total"] == hand + 256 * d + 128 * d
+    assert gpt.kaplan_params(n_layer, d) == 12 * n_layer * d * d
+    assert hand / gpt.kaplan_params(n_layer, d) == pytest.approx(1, abs=0.1)
+
+
+def test_flops_per_token_by_hand():
+    cfg = gpt.GPTConfig(n_layer=2, d_model=64, n_ctx=128)
+    N = 2 * (12 * 64**2 + 13 * 64) + 2 * 64  # 100,096
+    assert gpt.flops_per_token(cfg, attention=False) == 6 * N
+    assert gpt.flops_per_token(cfg) == 6 * N + 6 * 2 * 128 * 64  # Kaplan Table 1, ×3
+    assert gpt.flops_per_token(cfg, embedding=True) == 6 * N + 6 * 2 * 128 * 64 + 6 * 64 * 256
+
+
+def test_parse_shape():
+    assert gpt.parse_shape("4x128") == (4, 128)
+    with pytest.raises(ValueError):
+        gpt.parse_shape("4-128")
+
+
+def test_gpt_is_causal():
+    model = gpt.GPT(gpt.GPTConfig(n_layer=1, d_model=16, n_ctx=8))
+    model.init_weights(torch.Generator().manual_seed(0))
+    x = torch.randint(0, 256, (1, 8))
+    y = x.clone()
+    y[0, 5] = (y[0, 5] + 1) % 256
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0, :5], model(y)[0, :5])
+
+
+def test_plan_isoflop_run():
+    s = {"model": "2x64", "n_ctx": 128, "batch_size": 16, "flops": 1e12, "tokens": 0, "lr": 0.01}
+    p = lm.plan(s)
+    assert p["N"] == 100_096
+    assert p["D"] % 2048 == 0 and p["D"] == p["steps"] * 2048
+    assert p["C"] == pytest.approx(1e12, rel=2048 * 6 * p["N"] / 1e12)
+    assert lm.kaplan_lr(1e6) == pytest.approx(0.003239 - 0.0001395 * math.log(1e6))
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    lrs = [lm.lr_at(s, 100, 1.0, 0.05, 0.1) for s in range(1, 101)]
+    assert lrs[4] == 1.0 and lrs[0] == pytest.approx(0.2)
+    assert lrs[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False))
+
+
+def _summary(N, L, C, sweep):
+    return pd.DataFrame(
+        {
+            "run_id": [f"{sweep}{i}" for i in range(len(N))],
+            "sweep": sweep,
+            "seed": 0,
+            "status": "completed",
+            "N": N,
+            "loss": L,
+            "C_budget": C,
+            "N_total": np.asarray(N) + 1000.0,
+            "D": np.asarray(C) / 6 / np.asarray(N),
+        }
+    )
+
+
+def test_isoflop_measures_on_synthetic_profiles():
+    rows = []
+    for i, C in enumerate([1e10, 1e11, 1e12]):
+        opt = math.sqrt(C / 120)  # 20 tokens per parameter
+        N = opt * np.geomspace(0.1, 10, 5)
+        rows.append(_summary(N, 2.0 + 0.1 * np.log10(N / opt) ** 2, [C] * 5, f"iso{i}"))
+    rows = pd.concat(rows, ignore_index=True)
+    assert analysis.isoflop_u_fraction(rows, None).value == 1.0
+    assert analysis.isoflop_exponent(rows, None).value == pytest.approx(0.5, abs=1e-6)
+    assert analysis.tokens_per_param(rows, None).value == pytest.approx(20, rel=1e-6)
+
+
+def test_optimum_at_the_edge_is_inconclusive():
+    N = np.geomspace(1e3, 1e5, 5)
+    rows = pd.concat(
+        [
+            _summary(N, 3.0 - 0.1 * np.log10(N) + 0.01 * i, [C] * 5, f"iso{i}")
+            for i, C in enumerate([1e10, 1e11, 1e12])
+        ],
+        ignore_index=True,
+    )
+    m = analysis.tokens_per_param(rows, None)
+    assert m.value is None and "outside the sampled sizes" in m.reason
+    assert analysis.isoflop_u_fraction(rows, None).value == 0.0
+
+
+def test_power_law_measures():
+    N = np.geomspace(3e3, 3e5, 6)
+    rows = _summary(N, 1.2 + 9.0 * N**-0.3, [1.0] * 6, "ln")
+    m = analysis.power_law_r2(rows, None, x="N", y="loss")
+    assert m.value > 0.99 and m.details["fit"]["alpha"] == pytest.approx(0.3, abs=0.02)
+    assert analysis.monotone_fraction(rows, None, x="N", y="loss").value == 1.0
+    bumpy = _summary(N, [3.0, 2.9, 2.95, 2.8, 2.7, 2.6], [1.0] * 6, "ln")
+    assert analysis.monotone_fraction(bumpy, None, x="N", y="loss").value == pytest.approx(0.8)
+
+
+def test_reproduction_file_and_task_agree():
+    repro = load(REPRO)
+    check_task(repro)
+    cpu = repro.runs("cpu")
+    ln = [r for r in cpu if r.sweep == "ln"]
+    Ns = [lm.plan(r.settings)["N"] for r in ln]
+    assert len(ln) >= 6 and math.log10(max(Ns) / min(Ns)) >= 1.5
+    Ds = [lm.plan(r.settings)["D"] for r in cpu if r.sweep == "ld"]
+    assert math.log10(max(Ds) / min(Ds)) >= 1.5
+    assert len({r.sweep for r in cpu if r.sweep.startswith("isoflop")}) >= 3
+    n = [r.settings["n_train"] for r in cpu if r.sweep == "vision"]
+    assert math.log10(max(n) / min(n)) >= 1.5
+
+
+class StopError(Exception):
+    pass
+
+
+def _context(tmp_path, settings, corpus, ckpt_seconds):
+    import io
+
+    from dlrepro.reproduction import Run
+    from dlrepro.runner import RunContext
+
+    run = Run("scaling", "smoke", "t", "t-s0", 0, {}, settings, ("corpus",))
+    return RunContext(
+        run, "cpu", 1, {"corpus": corpus}, tmp_path / "ck.pt", ckpt_seconds, io.StringIO()
+    )
+
+
+def test_resumed_run_gives_identical_metrics(tmp_path):
+    """Stop a run after step 7 (with a checkpoint every step), resume it in a fresh context:
+    every metric except elapsed_s equals that of an uninterrupted run with the same seed."""
+    from dlrepro.data import text
+
+    src = tmp_path / "corpus.txt"
+    src.write_bytes(b"".join(f"line {i}: x = {i * i}\n".encode() for i in range(3000)))
+    corpus = tmp_path / "corpus.pt"
+    text.prepare_corpus(corpus, {"corpus": str(src)})
+    settings = {
+        "task": "lm",
+        "model": "1x8",
+        "tokens": 12 * 4 * 16,
+        "flops": None,
+        "n_ctx": 16,
+        "batch_size": 4,
+        "lr": 0.01,
+        "warmup_frac": 0.1,
+        "final_lr_ratio": 0.1,
+        "weight_decay": 0.1,
+        "beta2": 0.95,
+        "grad_clip": 1.0,
+        "n_evals": 3,
+        "n_train_logs": 4,
+        "eval_seqs": 8,
+        "eval_seqs_quick": 4,
+        "seed": 3,
+    }
+    torch.manual_seed(0)
+    whole = _context(tmp_path / "a", settings, corpus, 1e9)
+    lm.train(whole)
+
+    first = _context(tmp_path / "b", settings, corpus, 0.0)
+
+    def stop_after(step, total, **kw):
+        if step == 7:
+            raise StopError
+
+    first.progress = stop_after
+    with pytest.raises(StopError):
+        lm.train(first)
+    torch.manual_seed(123)  # global RNG state must not matter
+    second = _context(tmp_path / "b", settings, corpus, 0.0)
+    lm.train(second)
+    a = whole.metrics_frame().drop(columns="elapsed_s")
+    b = second.metrics_frame().drop(columns="elapsed_s")
+    pd.testing.assert_frame_equal(a, b)
+    assert (b["split"] == "final").any()
