@@ -88,8 +88,7 @@ def _img(path: Path) -> str:
 def _provenance(runs: pd.DataFrame) -> str:
     versions = sorted(set(runs["versions_json"]))
     ver = "; ".join(
-        ", ".join(f"{k} {v}" for k, v in json.loads(vj).items() if v != "absent")
-        for vj in versions
+        ", ".join(f"{k} {v}" for k, v in json.loads(vj).items() if v != "absent") for vj in versions
     )
     status = runs["status"].value_counts().to_dict()
     return (

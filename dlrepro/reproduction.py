@@ -54,10 +54,7 @@ class Run:
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        text = f"{value:g}"
-    else:
-        text = str(value)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
     return re.sub(r"[^A-Za-z0-9.]+", "", text)
 
 

@@ -32,9 +32,7 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         return f"{where} = {error.instance!r} is not allowed; choose one of {error.validator_value}"
     if error.validator == "type":
-        return (
-            f"{where} = {error.instance!r} has the wrong type; expected {error.validator_value}"
-        )
+        return f"{where} = {error.instance!r} has the wrong type; expected {error.validator_value}"
     if error.validator == "required":
         return f"{where}: {error.message}"
     return f"{where} = {error.instance!r}: {error.message}"

@@ -97,8 +97,11 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     (tx, ty), (vx, vy) = make(200), make(100)
     images.save_prepared(
-        path, "fashion_mnist", {"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy},
-        images.FASHION_CLASSES, "test",
+        path,
+        "fashion_mnist",
+        {"train_x": tx, "train_y": ty, "test_x": vx, "test_y": vy},
+        images.FASHION_CLASSES,
+        "test",
     )
     return path
 
@@ -108,8 +111,14 @@ def make_run(sweep: str, **settings: object) -> reproduction.Run:
     proto = next(r for r in base if r.sweep == sweep)
     merged = {**proto.settings, **settings}
     return reproduction.Run(
-        reproduction="alexnet", scale="smoke", sweep=sweep, run_id=f"{sweep}-test",
-        seed=int(merged["seed"]), params=proto.params, settings=merged, datasets=proto.datasets,
+        reproduction="alexnet",
+        scale="smoke",
+        sweep=sweep,
+        run_id=f"{sweep}-test",
+        seed=int(merged["seed"]),
+        params=proto.params,
+        settings=merged,
+        datasets=proto.datasets,
     )
 
 
@@ -117,16 +126,31 @@ def run_once(run: reproduction.Run, data: Path, out: Path, ckpt_s: float = 60.0)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "log.txt", "a") as log:
         status = runner.run_job(
-            REPRO, run, "cpu", 1, {"fashion_mnist": data}, out / "m.parquet", out / "r.json",
-            out / "ckpt.pt", ckpt_s, stream=log,
+            REPRO,
+            run,
+            "cpu",
+            1,
+            {"fashion_mnist": data},
+            out / "m.parquet",
+            out / "r.json",
+            out / "ckpt.pt",
+            ckpt_s,
+            stream=log,
         )
     assert status == "completed", (out / "log.txt").read_text()[-2000:]
     return pd.read_parquet(out / "m.parquet")
 
 
 CNN_SETTINGS = dict(
-    n_train=None, n_test=None, n_eval=50, epochs=4, width=8, batch_size=20, lr=0.02,
-    fc_widths=[32, 32], dropout=0.5,
+    n_train=None,
+    n_test=None,
+    n_eval=50,
+    epochs=4,
+    width=8,
+    batch_size=20,
+    lr=0.02,
+    fc_widths=[32, 32],
+    dropout=0.5,
 )
 
 
@@ -160,8 +184,16 @@ def test_same_seed_same_metrics_and_resume_is_exact(
     monkeypatch.setattr(task, "lr_at", crash)
     with open(tmp_path / "crash.txt", "w") as log:
         status = runner.run_job(
-            REPRO, run, "cpu", 1, {"fashion_mnist": tiny_dataset}, out / "m.parquet",
-            out / "r.json", out / "ckpt.pt", 0.0, stream=log,
+            REPRO,
+            run,
+            "cpu",
+            1,
+            {"fashion_mnist": tiny_dataset},
+            out / "m.parquet",
+            out / "r.json",
+            out / "ckpt.pt",
+            0.0,
+            stream=log,
         )
     assert status == "failed" and (out / "ckpt.pt").exists()
     monkeypatch.setattr(task, "lr_at", real_lr_at)
@@ -174,8 +206,15 @@ def test_diverging_rate_in_a_grid_is_a_result_not_a_failure(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:
     run = make_run(
-        "fig1_d4_alexnet", n_train=None, n_test=None, width=4, batch_size=32, lr=1e6, epochs=2,
-        stop_at_train_error=0.1, error_threshold=0.1,
+        "fig1_d4_alexnet",
+        n_train=None,
+        n_test=None,
+        width=4,
+        batch_size=32,
+        lr=1e6,
+        epochs=2,
+        stop_at_train_error=0.1,
+        error_threshold=0.1,
     )
     m = run_once(run, tiny_dataset, tmp_path)
     s = task.summarize_run(m, run.settings)
@@ -184,8 +223,16 @@ def test_diverging_rate_in_a_grid_is_a_result_not_a_failure(
 
 def test_stop_at_threshold_and_epochs_to_threshold(tiny_dataset: Path, tmp_path: Path) -> None:
     run = make_run(
-        "fig1_d4_alexnet", n_train=None, n_test=None, width=8, batch_size=20, lr=0.05,
-        epochs=10, init="torch", preprocess="standardize", stop_at_train_error=0.3,
+        "fig1_d4_alexnet",
+        n_train=None,
+        n_test=None,
+        width=8,
+        batch_size=20,
+        lr=0.05,
+        epochs=10,
+        init="torch",
+        preprocess="standardize",
+        stop_at_train_error=0.3,
         error_threshold=0.3,
     )
     m = run_once(run, tiny_dataset, tmp_path)
@@ -199,8 +246,9 @@ def test_classical_run_through_the_engine(tiny_dataset: Path, tmp_path: Path) ->
     m = run_once(run, tiny_dataset, tmp_path)
     s = task.summarize_run(m, run.settings)
     assert s["test_acc"] > 0.5 and math.isnan(s["gap"])
-    assert set(s) == set(task.summarize_run(pd.DataFrame(columns=m.columns), {
-        "kind": "cnn", "error_threshold": 0.1}))  # both kinds give the same columns
+    assert set(s) == set(
+        task.summarize_run(pd.DataFrame(columns=m.columns), {"kind": "cnn", "error_threshold": 0.1})
+    )  # both kinds give the same columns
 
 
 def test_prepared_file_checksum_lands_in_run_record(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -226,8 +274,15 @@ def fig1_rows(relu: dict[float, float], tanh: dict[float, float], epochs: float 
     rows = []
     for act, table in (("relu", relu), ("tanh", tanh)):
         for lr, e in table.items():
-            rows.append({"seed": 0, "activation": act, "lr": lr, "epochs_to_threshold": e,
-                         "epochs_run": e if not math.isnan(e) else epochs})
+            rows.append(
+                {
+                    "seed": 0,
+                    "activation": act,
+                    "lr": lr,
+                    "epochs_to_threshold": e,
+                    "epochs_run": e if not math.isnan(e) else epochs,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -241,35 +296,68 @@ def test_activation_speedup_uses_each_activations_best_rate() -> None:
 def test_activation_speedup_censoring_is_honest() -> None:
     never = {0.01: math.nan, 0.1: math.nan}
     # tanh never reached it in 15 epochs, ReLU took 5: the ratio is only known to be > 3.
-    m = measures.activation_speedup(fig1_rows({0.1: 5.0}, never), pd.DataFrame(),
-                                    decisive_above=2.0)
+    m = measures.activation_speedup(
+        fig1_rows({0.1: 5.0}, never), pd.DataFrame(), decisive_above=2.0
+    )
     assert m.value == pytest.approx(3.0) and "≥" in m.reason
-    m = measures.activation_speedup(fig1_rows({0.1: 10.0}, never), pd.DataFrame(),
-                                    decisive_above=2.0)
+    m = measures.activation_speedup(
+        fig1_rows({0.1: 10.0}, never), pd.DataFrame(), decisive_above=2.0
+    )
     assert m.value is None and "only known to exceed 1.5" in m.reason
     m = measures.activation_speedup(fig1_rows(never, {0.1: 3.0}), pd.DataFrame())
     assert m.value is None and "ReLU never" in m.reason
 
 
 def test_cnn_vs_classical_and_baseline_deviation() -> None:
-    rows = pd.DataFrame([
-        {"sweep": "classical", "seed": 0, "method": "rbf_svm", "test_acc": 0.88, "test_error": 0.12},
-        {"sweep": "classical", "seed": 0, "method": "logistic", "test_acc": 0.84, "test_error": 0.16},
-        {"sweep": "classical", "seed": 0, "method": "linear_svm", "test_acc": 0.83,
-         "test_error": 0.17},
-        {"sweep": "classical", "seed": 0, "method": "random_forest", "test_acc": 0.87,
-         "test_error": 0.13},
-        {"sweep": "cnn", "seed": 0, "method": None, "test_acc": 0.91, "test_error": 0.09},
-    ])
-    m = measures.cnn_vs_classical(rows, pd.DataFrame(), cnn_sweep="cnn", classical_sweep="classical")
+    rows = pd.DataFrame(
+        [
+            {
+                "sweep": "classical",
+                "seed": 0,
+                "method": "rbf_svm",
+                "test_acc": 0.88,
+                "test_error": 0.12,
+            },
+            {
+                "sweep": "classical",
+                "seed": 0,
+                "method": "logistic",
+                "test_acc": 0.84,
+                "test_error": 0.16,
+            },
+            {
+                "sweep": "classical",
+                "seed": 0,
+                "method": "linear_svm",
+                "test_acc": 0.83,
+                "test_error": 0.17,
+            },
+            {
+                "sweep": "classical",
+                "seed": 0,
+                "method": "random_forest",
+                "test_acc": 0.87,
+                "test_error": 0.13,
+            },
+            {"sweep": "cnn", "seed": 0, "method": None, "test_acc": 0.91, "test_error": 0.09},
+        ]
+    )
+    m = measures.cnn_vs_classical(
+        rows, pd.DataFrame(), cnn_sweep="cnn", classical_sweep="classical"
+    )
     assert m.value == pytest.approx(0.09 / 0.12) and m.details["best_classical"] == "rbf_svm"
     d = measures.baseline_deviation(rows[rows["sweep"] == "classical"], pd.DataFrame())
     assert d.value == pytest.approx(0.017) and "rbf_svm" in d.reason
 
 
 def test_paired_difference_pairs_by_seed() -> None:
-    rows = pd.DataFrame({"seed": [0, 0, 1, 1, 2], "dropout": [0.0, 0.5, 0.0, 0.5, 0.0],
-                         "gap": [0.10, 0.04, 0.08, 0.06, 0.5]})
+    rows = pd.DataFrame(
+        {
+            "seed": [0, 0, 1, 1, 2],
+            "dropout": [0.0, 0.5, 0.0, 0.5, 0.0],
+            "gap": [0.10, 0.04, 0.08, 0.06, 0.5],
+        }
+    )
     m = measures.paired_difference(rows, pd.DataFrame(), "gap", "dropout", 0.0, 0.5)
     assert m.value == pytest.approx(0.04) and m.seeds == [0, 1]  # seed 2 has no pair
 

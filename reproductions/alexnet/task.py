@@ -213,10 +213,16 @@ def train_cnn(run: Any) -> None:
             stop = stop_error is not None and err <= float(stop_error)
         last = step == total or stop
         if last or (end_of_epoch and (step // steps_per_epoch) % eval_every == 0 and n_eval != 0):
-            k = None if last else n_eval
-            for name, (x, y) in {"train_eval": (train_x, train_y), "test": (test_x, test_y)}.items():
+            # The last evaluation covers the whole test set and (up to n_final_train_eval)
+            # the training set; earlier ones the first n_eval images of each.
+            k_train = s.get("n_final_train_eval") if last else n_eval
+            k_test = None if last else n_eval
+            for name, x, y, k in (
+                ("train_eval", train_x, train_y, k_train),
+                ("test", test_x, test_y, k_test),
+            ):
                 res = evaluate(model, x[:k], y[:k], norm)
-                run.log(step, name if not last else f"{name}_final", res, epoch)
+                run.log(step, f"{name}_final" if last else name, res, epoch)
         run.maybe_checkpoint(
             step,
             lambda: {

@@ -41,7 +41,9 @@ def train(run: RunContext) -> None:
     model = build(s).to(dev)
     decay = s["weight_decay"] if s["regularizer"] == "weight_decay" else 0.0
     l1 = s["l1"] if s["regularizer"] == "l1" else 0.0
-    opt = torch.optim.AdamW(model.parameters(), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=decay
+    )
     batches = torch.Generator().manual_seed(s["seed"] + 1)  # minibatch order, if any
     total, bs = s["steps"], s["batch_size"]
     fourier_steps = _log_steps(total, s["fourier_points"])
@@ -81,7 +83,7 @@ def train(run: RunContext) -> None:
         loss.backward()
         opt.step()
         run.check_finite(loss=loss.item())
-        last = step == total or step == stop_at
+        last = step in (total, stop_at)
         if step % s["eval_every"] == 0 or step in fourier_steps or last:
             va_acc = log_eval(step, spectrum=step in fourier_steps or last)
             if stop_at is None and va_acc >= 0.99 and s["stop_after_val"] is not None:
@@ -91,7 +93,7 @@ def train(run: RunContext) -> None:
             break
         run.maybe_checkpoint(
             step,
-            lambda: {
+            lambda stop_at=stop_at: {
                 "model": model.state_dict(),
                 "opt": opt.state_dict(),
                 "batches": batches.get_state(),
@@ -162,7 +164,9 @@ def val_acc_within(
     99% val accuracy; inconclusive if its budget was shorter than that."""
     ref = median_of(summary, metrics, reference_sweep, "steps_val_99")
     if ref.value is None:
-        return Measurement(None, reason=f"the {reference_sweep} runs did not generalize: {ref.reason}")
+        return Measurement(
+            None, reason=f"the {reference_sweep} runs did not generalize: {ref.reason}"
+        )
     horizon = factor * ref.value
     per_seed: dict[int, float | None] = {}
     for r in summary[summary["sweep"] == sweep].itertuples():
@@ -252,16 +256,28 @@ def fig_fourier(data: FigureData) -> object:
     if run_id:
         m = data.metrics[data.metrics["run_id"] == run_id]
         row = data.summary[data.summary["run_id"] == run_id].iloc[0]
-        for step, label in [(0, "init"), (row["steps_train_99"], "memorized"), (m["step"].max(), "final")]:
+        for step, label in [
+            (0, "init"),
+            (row["steps_train_99"], "memorized"),
+            (m["step"].max(), "final"),
+        ]:
             if pd.notna(step):
                 spec = analysis.spectrum_at(m, step)
-                ax1.plot(range(1, len(spec) + 1), spec.values, marker=".", lw=1, label=f"{label} (step {step:.0f})")
+                ax1.plot(
+                    range(1, len(spec) + 1),
+                    spec.values,
+                    marker=".",
+                    lw=1,
+                    label=f"{label} (step {step:.0f})",
+                )
     ax1.set_xlabel("frequency k")
     ax1.set_ylabel("embedding norm at frequency k")
     ax1.legend(fontsize=7)
     top_k = 8
     for r in data.summary[data.summary["sweep"].isin(["wd", "none", "l1"])].itertuples():
-        emb = data.metrics[(data.metrics["run_id"] == r.run_id) & (data.metrics["split"] == "embed")]
+        emb = data.metrics[
+            (data.metrics["run_id"] == r.run_id) & (data.metrics["split"] == "embed")
+        ]
         shares = emb.groupby("step")["value"].apply(lambda v: analysis.top_share(v, top_k))
         ax2.plot(_x(shares), shares.values, lw=1, label=r.run_id)
     overlay_reference(ax2, data.reference, series="fourier_top_share")

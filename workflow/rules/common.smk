@@ -2,7 +2,9 @@
 import json
 import sys
 
-sys.path.insert(0, workflow.basedir)  # the dlrepro package, also without `pip install -e .`
+sys.path.insert(
+    0, workflow.basedir
+)  # the dlrepro package, also without `pip install -e .`
 
 from dlrepro import config as dlconfig
 from dlrepro import reproduction as dlrepro_repro
@@ -68,7 +70,9 @@ def run_settings(wildcards):
 
 
 def run_threads(wildcards):
-    return CFG["threads"] or REPROS[wildcards.repro].scale(wildcards.scale).get("threads", 1)
+    return CFG["threads"] or REPROS[wildcards.repro].scale(wildcards.scale).get(
+        "threads", 1
+    )
 
 
 def run_resource(name, default):
@@ -88,7 +92,9 @@ def figure_files(scale, repro, ext="png"):
 
 def repro_outputs(scale, repro):
     base = f"{RESULTS}/{scale}/{repro}"
-    return [f"{base}/claims.parquet", f"{base}/summary.parquet"] + figure_files(scale, repro)
+    return [f"{base}/claims.parquet", f"{base}/summary.parquet"] + figure_files(
+        scale, repro
+    )
 
 
 def repro_targets(scale, repro):
@@ -96,4 +102,5 @@ def repro_targets(scale, repro):
 
 
 def scale_targets(scale):
-    return [f"{RESULTS}/{scale}/report.html"]
+    per_repro = [f for repro in SELECTED for f in repro_targets(scale, repro)]
+    return per_repro + [f"{RESULTS}/{scale}/report.html"]

@@ -6,9 +6,9 @@ rule prepare_data:
         f"{RESULTS}/data/{{dataset}}.pt",
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
-    params:
-        data=CFG["data"],
     conda:
         "../../envs/dlrepro.yaml"
+    params:
+        data=CFG["data"],
     script:
         "../scripts/prepare_data.py"

@@ -1,6 +1,6 @@
 from dlrepro import jobs
 
-sm = snakemake  # noqa: F821 (snakemake is injected)
+sm = snakemake
 with jobs.job_log(sm.log[0]):
     jobs.judge_claims(
         sm.wildcards.repro,

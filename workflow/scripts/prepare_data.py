@@ -1,4 +1,4 @@
 from dlrepro import jobs
 
-with jobs.job_log(snakemake.log[0]):  # noqa: F821 (snakemake is injected)
+with jobs.job_log(snakemake.log[0]):
     jobs.prepare(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data)

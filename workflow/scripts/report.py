@@ -1,6 +1,6 @@
 from dlrepro import jobs
 
-sm = snakemake  # noqa: F821 (snakemake is injected)
+sm = snakemake
 with jobs.job_log(sm.log[0]):
     jobs.build_report(
         sm.wildcards.scale, jobs.as_list(sm.input.claims), jobs.as_list(sm.input.runs), sm.output[0]

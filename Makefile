@@ -1,0 +1,39 @@
+# Everything a user or CI types. `make reproduce` and `make test` set the venv up first.
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+SMK   := $(VENV)/bin/snakemake
+CORES ?= all
+ARGS  ?=
+
+.PHONY: setup reproduce smoke test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: envs/requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r envs/requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+reproduce: setup  ## the default workflow: every reproduction at the configured scale (cpu)
+	$(SMK) --cores $(CORES) $(ARGS)
+	@echo "report: results/cpu/report.html (or results/<scale>/report.html)"
+
+smoke: setup  ## the whole pipeline in seconds per run
+	$(SMK) --cores $(CORES) --config scale=smoke $(ARGS)
+
+test: setup  ## unit tests and smoke-scale workflow tests
+	$(PY) -m pytest -q $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(SMK) --lint
+
+bench: setup  ## speed ratios of the engine's training loops against bare torch loops
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:  ## remove generated results (keeps the venv)
+	rm -rf results .snakemake report.html

@@ -1,0 +1,103 @@
+"""The claims engine: every verdict is reachable, and only the declared threshold decides."""
+
+import math
+
+import pandas as pd
+
+from dlrepro.claims import Measurement, judge, median_over_seeds
+
+
+def summary(statuses=("completed", "completed", "completed"), values=(3.0, 5.0, 4.0)):
+    return pd.DataFrame(
+        {
+            "run_id": [f"a-s{i}" for i in range(len(values))],
+            "sweep": "a",
+            "seed": list(range(len(values))),
+            "status": list(statuses),
+            "x": list(values),
+        }
+    )
+
+
+def median_x(summary, metrics):
+    return median_over_seeds({int(r.seed): r.x for r in summary.itertuples()}, "x")
+
+
+MEASURES = {"median_x": median_x}
+METRICS = pd.DataFrame({"run_id": []})
+
+
+def claim(**kw):
+    base = {
+        "id": "c",
+        "statement": "x is large",
+        "paper": {"value": 4, "source": "Fig. 1"},
+        "measure": "median_x",
+        "sweeps": ["a"],
+        "op": ">=",
+        "threshold": 4,
+        "min_seeds": 1,
+    }
+    return {**base, **kw}
+
+
+def test_reproduced_when_the_median_meets_the_threshold():
+    row = judge(claim(), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "reproduced"
+    assert row["measured"] == 4.0
+    assert row["n_seeds"] == 3
+
+
+def test_not_reproduced_carries_the_measured_value():
+    row = judge(claim(threshold=4.5), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "not reproduced"
+    assert row["measured"] == 4.0
+
+
+def test_between_checks_both_ends():
+    assert (
+        judge(claim(op="between", threshold=[3.5, 4.5]), summary(), METRICS, MEASURES)["verdict"]
+        == "reproduced"
+    )
+    assert (
+        judge(claim(op="between", threshold=[4.5, 9]), summary(), METRICS, MEASURES)["verdict"]
+        == "not reproduced"
+    )
+
+
+def test_a_diverged_run_makes_the_claim_inconclusive():
+    row = judge(
+        claim(), summary(statuses=("completed", "diverged", "completed")), METRICS, MEASURES
+    )
+    assert row["verdict"] == "inconclusive"
+    assert "a-s1 diverged" in row["reason"]
+
+
+def test_too_few_seeds_is_inconclusive():
+    row = judge(claim(min_seeds=4), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+    assert "3 seed(s) measured, 4 needed" in row["reason"]
+
+
+def test_an_event_that_never_happened_is_inconclusive_with_the_reason():
+    row = judge(claim(), summary(values=(3.0, math.nan, 4.0)), METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+    assert "seed(s) [1]" in row["reason"]
+
+
+def test_a_sweep_not_run_at_this_scale_is_inconclusive():
+    row = judge(claim(sweeps=["b"]), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+    assert "not run at this scale" in row["reason"]
+
+
+def test_informative_claims_report_the_value_without_a_verdict():
+    row = judge(claim(op="informative", threshold=None), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+    assert row["measured"] == 4.0
+
+
+def test_measurement_without_value_is_inconclusive():
+    measures = {"median_x": lambda s, m: Measurement(None, reason="budget too short")}
+    row = judge(claim(), summary(), METRICS, measures)
+    assert (row["verdict"], row["reason"]) == ("inconclusive", "budget too short")
