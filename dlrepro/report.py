@@ -157,10 +157,17 @@ def render(scale: str, sections: list[Section]) -> str:
             f"<td>{(s.runs['status'] == 'completed').sum()} / {len(s.runs)}</td></tr>"
         )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    banner = (
+        "<p style='background:#fff8c5;padding:.6rem;border:1px solid #d4a72c'><b>Smoke scale"
+        "</b> checks that the pipeline runs end to end in seconds; its runs are far too short "
+        "for the verdicts to say anything about the findings. Use <code>scale=cpu</code>.</p>"
+        if scale == "smoke"
+        else ""
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>dlrepro report ({_e(scale)})</title><style>{CSS}</style></head><body>"
-        f"<h1>dlrepro report — scale <code>{_e(scale)}</code></h1>"
+        f"<h1>dlrepro report — scale <code>{_e(scale)}</code></h1>{banner}"
         f"<p class='small'>Built {stamp}. Every verdict below is computed from the runs listed "
         "under each reproduction against the threshold declared in its reproduction file.</p>"
         "<table><tr><th>reproduction</th><th>finding</th><th>reproduced / claims</th>"

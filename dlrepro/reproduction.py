@@ -30,7 +30,7 @@ from dlrepro.schema import read_yaml, validate
 SCALES = ("smoke", "cpu", "paper")
 REFERENCE_COLUMNS = ["source", "series", "x_label", "x", "y_label", "y", "precision", "how_read"]
 # Names the Snakefile already uses for rules; a reproduction may not take one of them.
-RESERVED = {"all", "prepare", "train", "collect", "claims", "figures", "report", "data"}
+RESERVED = {"all", "prepare_data", "train", "collect", "claims", "figure", "repro_report", "report"}
 TASK_REQUIRED = ("train", "summarize_run", "MEASURES", "FIGURES")
 
 

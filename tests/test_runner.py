@@ -116,3 +116,27 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path):
         job(tmp_path, counting_task(crash_at=5), run=a_run(lr=1))
     _, metrics, _ = job(tmp_path, counting_task(), run=a_run(lr=2))
     assert metrics["step"].min() == 1 and len(metrics) == 40
+
+
+def test_the_report_lists_runs_that_did_not_complete(tmp_path):
+    from dlrepro.reproduction import discover
+    from dlrepro.report import Section, render
+
+    runs = pd.DataFrame(
+        [
+            {
+                "run_id": "wd-s0",
+                "seed": 0,
+                "status": "diverged",
+                "error": "non-finite loss at step 12",
+                "device": "cpu:x86_64",
+                "threads": 1,
+                "wall_s": 1.0,
+                "git_commit": "abc",
+                "versions_json": '{"torch": "2"}',
+            }
+        ]
+    )
+    claims = pd.DataFrame(columns=["verdict"])
+    html = render("cpu", [Section(discover()["grokking"], claims, runs, tmp_path)])
+    assert "Runs that did not complete" in html and "non-finite loss at step 12" in html

@@ -116,3 +116,12 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_matches(smoke_grokking, tm
     a = pd.read_parquet(smoke_grokking / target).drop(columns="elapsed_s")
     b = pd.read_parquet(tmp_path / target).drop(columns="elapsed_s")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_snakemakes_own_report_builds_with_figures_and_claims(smoke_grokking, tmp_path):
+    out = tmp_path / "report.html"
+    snakemake(
+        smoke_grokking, "--report", str(out), "--config", "scale=smoke", "reproductions=[grokking]"
+    )
+    html = out.read_text()
+    assert "curves.png" in html and "claims.html" in html

@@ -336,7 +336,7 @@ def _check_tensors(blob: dict[str, Any], path: Path) -> None:
                 f"images; {fix}"
             )
         if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(blob["classes"])):
-            raise UserError(f"{path}: {split}_y has labels outside 0..{len(blob['classes'])-1}")
+            raise UserError(f"{path}: {split}_y has labels outside 0..{len(blob['classes']) - 1}")
     if blob["train_x"].shape[1:] != blob["test_x"].shape[1:]:
         raise UserError(f"{path}: train and test images differ in shape; {fix}")
 

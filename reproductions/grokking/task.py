@@ -59,7 +59,7 @@ def train(run: RunContext) -> None:
         if spectrum:
             norms = analysis.fourier_norms(model.token_embedding())
             run.log(step, "embed", {f"fourier_k{k + 1:03d}": v for k, v in enumerate(norms)})
-        run.progress(step, total, train_acc=tr_acc, val_acc=va_acc, norm=norm)
+        run.progress(step, total, loss=tr_loss, train_acc=tr_acc, val_acc=va_acc, norm=norm)
         return va_acc
 
     start, stop_at = 1, None
