@@ -119,8 +119,8 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path):
 
 
 def test_the_report_lists_runs_that_did_not_complete(tmp_path):
-    from dlrepro.reproduction import discover
     from dlrepro.report import Section, render
+    from dlrepro.reproduction import discover
 
     runs = pd.DataFrame(
         [
