@@ -34,9 +34,14 @@ def new(ncols: int = 1, width: float = 5.0, height: float = 3.8) -> tuple[Figure
 
 
 def overlay_reference(
-    ax: Axes, reference: pd.DataFrame, series: str | None = None, label: str | None = None
+    ax: Axes,
+    reference: pd.DataFrame,
+    series: str | None = None,
+    label: str | None = None,
+    annotate: bool = True,
 ) -> None:
-    """Draw the papers' points (black stars), labelled with their source figure/table."""
+    """Draw the papers' points (black stars), labelled with their source figure/table; with
+    `annotate`, each point also carries its y_label (what the paper says is there)."""
     ref = reference if series is None else reference[reference["series"] == series]
     for source, rows in ref.groupby("source", sort=False):
         ax.scatter(
@@ -45,6 +50,16 @@ def overlay_reference(
             label=label or f"paper: {source}",
             **PAPER_STYLE,
         )
+        if annotate:
+            for r in rows.itertuples():
+                ax.annotate(
+                    str(r.y_label),
+                    (float(r.x), float(r.y)),
+                    textcoords="offset points",
+                    xytext=(0, -12),
+                    ha="center",
+                    fontsize=7,
+                )
 
 
 def save(fig: Figure, png: str | Path, svg: str | Path, title: str = "") -> None:

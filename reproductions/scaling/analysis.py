@@ -130,9 +130,20 @@ def _optima(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int], str]:
     outside = [p["C"] for p in profiles if p["fit"] is None or not p["fit"].interior]
     why = ""
     if outside:
+        # Say which way the optimum lies: a best run at an end of the sampled sizes bounds it.
+        bounds = []
+        for p in profiles:
+            if p["C"] not in outside or not p["N"]:
+                continue
+            k = int(np.argmin(p["L"]))
+            ratio = p["C"] / 6 / p["N"][k] ** 2
+            side = "smallest" if k == 0 else "largest" if k == len(p["N"]) - 1 else "inner"
+            bounds.append(
+                f"C={p['C']:.0e}: best at the {side} size N={p['N'][k]:.3g} (D/N={ratio:.3g})"
+            )
         why = (
             f"the optimum of budget(s) {[f'{c:.0e}' for c in outside]} lies outside the sampled "
-            "sizes (or the profile opens downwards), so it cannot be located"
+            "sizes (or the profile opens downwards), so it cannot be located; " + "; ".join(bounds)
         )
     elif len(profiles) < 3:
         why = f"{len(profiles)} budgets; at least 3 are needed"
