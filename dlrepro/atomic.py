@@ -23,6 +23,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        tmp_path.chmod(0o644)  # mkstemp makes owner-only files; results are for everyone to read
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -71,7 +71,8 @@ def claims_table_html(claims: pd.DataFrame, standalone: bool = False) -> str:
             f"<tr><td><code>{_e(c.claim_id)}</code></td><td>{_e(c.statement)}</td>"
             f"<td>{_e(c.paper_value)}<div class='small'>{_e(c.paper_source)}</div></td>"
             f"<td>{_num(c.measured)}<div class='small'>seeds {_e(c.seeds)}</div></td>"
-            f"<td>{_e(_threshold(c.op, c.threshold))}</td><td>{_verdict(c.verdict)}</td>"
+            f"<td>{_e(_threshold(c.op, c.threshold))}</td>"
+            f"<td>{'reported' if c.op == 'informative' else _verdict(c.verdict)}</td>"
             f"<td class='small'>{_e(c.reason)}</td><td class='small'>{_e(c.deviations)}</td></tr>"
         )
     table = f"<table>{head}{''.join(rows)}</table>"
@@ -148,11 +149,12 @@ def _section(s: Section) -> str:
 def render(scale: str, sections: list[Section]) -> str:
     summary_rows = []
     for s in sections:
-        counts = s.claims["verdict"].value_counts()
+        judged = s.claims[s.claims["op"] != "informative"] if len(s.claims) else s.claims
+        counts = judged["verdict"].value_counts()
         summary_rows.append(
             f"<tr><td><a href='#{_e(s.repro.name)}'>{_e(s.repro.name)}</a></td>"
             f"<td>{_e(s.repro.title)}</td>"
-            f"<td>{counts.get('reproduced', 0)} / {len(s.claims)}</td>"
+            f"<td>{counts.get('reproduced', 0)} / {len(judged)}</td>"
             f"<td>{counts.get('not reproduced', 0)}</td><td>{counts.get('inconclusive', 0)}</td>"
             f"<td>{(s.runs['status'] == 'completed').sum()} / {len(s.runs)}</td></tr>"
         )
@@ -170,7 +172,7 @@ def render(scale: str, sections: list[Section]) -> str:
         f"<h1>dlrepro report — scale <code>{_e(scale)}</code></h1>{banner}"
         f"<p class='small'>Built {stamp}. Every verdict below is computed from the runs listed "
         "under each reproduction against the threshold declared in its reproduction file.</p>"
-        "<table><tr><th>reproduction</th><th>finding</th><th>reproduced / claims</th>"
+        "<table><tr><th>reproduction</th><th>finding</th><th>reproduced / judged claims</th>"
         "<th>not reproduced</th><th>inconclusive</th><th>runs completed</th></tr>"
         f"{''.join(summary_rows)}</table>"
         f"{''.join(_section(s) for s in sections)}</body></html>"

@@ -137,6 +137,6 @@ def test_the_report_lists_runs_that_did_not_complete(tmp_path):
             }
         ]
     )
-    claims = pd.DataFrame(columns=["verdict"])
+    claims = pd.DataFrame(columns=["verdict", "op"])
     html = render("cpu", [Section(discover()["grokking"], claims, runs, tmp_path)])
     assert "Runs that did not complete" in html and "non-finite loss at step 12" in html

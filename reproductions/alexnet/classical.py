@@ -88,7 +88,10 @@ def make_classifier(method: str, settings: dict[str, Any], seed: int) -> Any:
         # 10 epochs, no early stop: sklearn's default tol-based stop runs for minutes on
         # standardised pixels (rare corner pixels become huge) without gaining accuracy.
         clf = SGDClassifier(
-            loss="hinge", penalty="l2", max_iter=int(settings.get("sgd_epochs", 10)), tol=None,
+            loss="hinge",
+            penalty="l2",
+            max_iter=int(settings.get("sgd_epochs", 10)),
+            tol=None,
             random_state=seed,
         )
     elif method == "rbf_svm":

@@ -27,7 +27,7 @@ from . import classical
 from .figures import FIGURES
 from .measures import MEASURES
 
-__all__ = ["train", "summarize", "summarize_run", "MEASURES", "FIGURES"]
+__all__ = ["train", "summarize_run", "MEASURES", "FIGURES"]
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def train_cnn(run: Any) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        loss_v = float(loss)
+        loss_v = loss.item()
         if not math.isfinite(loss_v) and s.get("lr_grid_divergence_ok", False):
             # In a learning-rate grid a diverging rate is a result ("never reaches the
             # threshold"), not a failed run: record it and stop.
@@ -225,7 +225,7 @@ def train_cnn(run: Any) -> None:
                 run.log(step, f"{name}_final" if last else name, res, epoch)
         run.maybe_checkpoint(
             step,
-            lambda: {
+            lambda perm=perm, acc=acc: {
                 "model": model.state_dict(),
                 "opt": opt.state_dict(),
                 "gen": g.get_state(),
@@ -288,7 +288,7 @@ SUMMARY_KEYS = (
 )
 
 
-def summarize(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
+def summarize_run(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
     """Scalars of one run: epochs to the error threshold, final accuracies and their gap.
 
     CNN and classical runs return the same keys (NaN where a kind has none), so that every
@@ -314,6 +314,3 @@ def summarize(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, floa
         gap=train_acc - test_acc,
     )
     return out
-
-
-summarize_run = summarize

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 
 from dlrepro import figures, fits
 from dlrepro.claims import Measurement
@@ -236,11 +237,19 @@ def paper_value(reference: pd.DataFrame, series: str) -> float:
     return PAPER[series]
 
 
+def _plain_log_ticks(ax: Any) -> None:
+    """Log axes with plain numbers (2.2, not 2.2×10⁰): losses span less than a decade."""
+    fmt = ticker.FormatStrFormatter("%.3g")
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(fmt)
+
+
 def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper: str) -> None:
     rows = data.summary[data.summary["sweep"] == sweep]
     X, Y, _ = _points(rows, x, "loss" if x != "n_train" else "test_error")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel(xlabel)
     if len(X) == 0:
         ax.text(0.5, 0.5, "no completed runs", transform=ax.transAxes, ha="center")
@@ -310,13 +319,16 @@ def fig_isoflop(data: Any) -> Any:
     left.set_xscale("log")
     left.set_xlabel("non-embedding parameters N")
     left.set_ylabel("validation loss (nats/byte)")
-    C_ok, n_ok = [], []
+    C_ok, n_ok, C_end, n_end = [], [], [], []
     for i, p in enumerate(profiles):
         color = f"C{i}"
         left.scatter(p["N"], p["L"], color=color, label=f"C = {p['C']:.0e}")
         f = p["fit"]
         if f is None:
             continue
+        if not f.interior:  # the best sampled size bounds the optimum
+            C_end.append(p["C"])
+            n_end.append(p["N"][int(np.argmin(p["L"]))])
         u = np.linspace(np.log10(min(p["N"])) - 0.1, np.log10(max(p["N"])) + 0.1, 100)
         left.plot(10**u, f.coef[0] + f.coef[1] * u + f.coef[2] * u**2, color=color, lw=1)
         if f.interior:
@@ -340,6 +352,16 @@ def fig_isoflop(data: Any) -> Any:
         )
         if C_ok:
             right.scatter(C_ok, n_ok, color="C0", zorder=5, label="our IsoFLOP optima")
+        if C_end:
+            right.scatter(
+                C_end,
+                n_end,
+                color="C0",
+                marker="v",
+                s=60,
+                zorder=5,
+                label="best sampled size (optimum not bracketed)",
+            )
         if len(C_ok) >= 2:
             e = fits.fit_exponent(C_ok, n_ok)
             right.plot(Cs, e.predict(Cs), color="C0", label=f"our fit: a = {e.a:.3f}")
