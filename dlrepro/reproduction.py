@@ -46,6 +46,7 @@ class Run:
     params: dict[str, Any]  # the swept values (grid point), also columns in every table
     settings: dict[str, Any]  # everything the task code reads, fully resolved
     datasets: tuple[str, ...] = ()
+    priority: int = 0  # scheduling only: higher starts first
 
     @property
     def settings_hash(self) -> str:
@@ -134,6 +135,7 @@ class Reproduction:
                             params=params,
                             settings=settings,
                             datasets=tuple(sc.get("datasets", [])),
+                            priority=sweep.get("priority", 0),
                         )
                     )
         ids = [r.run_id for r in runs]

@@ -78,10 +78,10 @@ def test_runs_expand_grid_times_seeds_with_readable_ids():
     repro = discover()["grokking"]
     runs = repro.runs("cpu")
     ids = [r.run_id for r in runs]
-    assert "wd-s0" in ids and "wd-s2" in ids and "frac-frac0.4-s0" in ids
+    assert "wd-s0" in ids and "wd-s2" in ids and "frac-frac0.6-s0" in ids
     assert len(ids) == len(set(ids))
-    frac = repro.run("cpu", "frac-frac0.4-s0")
-    assert frac.settings["frac"] == 0.4 and frac.params == {"frac": 0.4}
+    frac = repro.run("cpu", "frac-frac0.6-s0")
+    assert frac.settings["frac"] == 0.6 and frac.params == {"frac": 0.6}
 
 
 def test_a_seeds_override_replaces_every_sweeps_seeds():
@@ -96,3 +96,9 @@ def test_run_ids_are_filesystem_safe():
 def test_settings_hash_changes_with_settings():
     runs = discover()["grokking"].runs("smoke")
     assert len({r.settings_hash for r in runs}) == len(runs)
+
+
+def test_a_sweeps_priority_reaches_its_runs_and_defaults_to_zero():
+    runs = discover()["grokking"].runs("cpu")
+    assert {r.priority for r in runs if r.sweep == "none"} == {1}
+    assert {r.priority for r in runs if r.sweep != "none"} == {0}

@@ -69,6 +69,10 @@ def run_settings(wildcards):
     return json.dumps(find_run(wildcards).settings, sort_keys=True)
 
 
+def run_priority(wildcards):
+    return find_run(wildcards).priority
+
+
 def run_threads(wildcards):
     return CFG["threads"] or REPROS[wildcards.repro].scale(wildcards.scale).get(
         "threads", 1

@@ -12,6 +12,7 @@ rule train:
     conda:
         "../../envs/dlrepro.yaml"
     threads: run_threads
+    priority: run_priority
     resources:
         mem_mb=run_resource("mem_mb", 2000),
         runtime=run_resource("runtime", 60),
