@@ -4,6 +4,7 @@ written here in the real formats, the search order, and every way a file can be 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import pickle
 import struct
 from pathlib import Path
@@ -41,20 +42,28 @@ def write_fashion(folder: Path, n_train: int = 30, n_test: int = 20, gz: bool = 
     return arrays
 
 
-def write_cifar(folder: Path, per_batch: int = 4) -> dict:
-    """cifar-10-batches-py/ as the official archive unpacks: pickled dicts with bytes keys."""
+def write_cifar(folder: Path, monkeypatch: pytest.MonkeyPatch | None, per_batch: int = 4) -> dict:
+    """cifar-10-batches-py/ as the official archive unpacks: pickled dicts with bytes keys.
+
+    The real batches are 30 MB each, so these small ones stand in for them: with `monkeypatch`
+    their MD5 sums replace torchvision's published list for the test (the check itself runs
+    unchanged); without it they are what they are, files that are not the official ones.
+    """
     rng = np.random.default_rng(1)
     out = folder / "cifar-10-batches-py"
     out.mkdir(parents=True)
-    xs, ys = [], []
+    xs, ys, md5 = [], [], {}
     for name in [*images.CIFAR10_TRAIN_BATCHES, images.CIFAR10_TEST_BATCH]:
         x = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         y = rng.integers(0, 10, per_batch).tolist()
         batch = {b"batch_label": name.encode(), b"labels": y, b"data": x, b"filenames": []}
         (out / name).write_bytes(pickle.dumps(batch, protocol=2))
+        md5[name] = hashlib.md5((out / name).read_bytes()).hexdigest()
         xs.append(x)
         ys.append(y)
     (out / "batches.meta").write_bytes(pickle.dumps({b"label_names": images.CIFAR10_CLASSES}))
+    if monkeypatch is not None:
+        monkeypatch.setattr(images, "cifar10_md5", lambda: md5)
     return {"train_x": np.concatenate(xs[:5]), "train_y": sum(ys[:5], []), "test_x": xs[5]}
 
 
@@ -137,8 +146,8 @@ def test_mismatched_image_and_label_counts_are_rejected(tmp_path: Path) -> None:
 
 
 # -- CIFAR-10 -----------------------------------------------------------------------------------
-def test_cifar_python_batches_load_exactly(tmp_path: Path) -> None:
-    arrays = write_cifar(tmp_path / "c")
+def test_cifar_python_batches_load_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    arrays = write_cifar(tmp_path / "c", monkeypatch)
     cfg = {"cifar10": str(tmp_path / "c"), "download": False}
     info = data.prepare("cifar10", tmp_path / "c.pt", cfg)
     blob = data.load_prepared(tmp_path / "c.pt")
@@ -149,30 +158,62 @@ def test_cifar_python_batches_load_exactly(tmp_path: Path) -> None:
     assert info["test_shape"] == [4, 3, 32, 32]
 
 
+def test_published_md5_list_is_torchvisions() -> None:
+    md5 = images.cifar10_md5()
+    assert sorted(md5) == sorted([*images.CIFAR10_TRAIN_BATCHES, images.CIFAR10_TEST_BATCH])
+    assert md5["data_batch_1"] == "c99cafc152244af753f735de768cd75f"
+    assert md5["test_batch"] == "40351d587109b95175f43aff81a1287e"
+
+
+def test_cifar_batch_that_is_not_the_official_file_is_never_unpickled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_cifar(tmp_path / "c", monkeypatch=None)  # the published list stays torchvision's
+    unpickled = []
+    monkeypatch.setattr(images.pickle, "load", lambda *a, **k: unpickled.append(a))
+    with pytest.raises(UserError) as e:
+        data.prepare("cifar10", tmp_path / "c.pt", {"cifar10": str(tmp_path / "c")})
+    msg = str(e.value)
+    assert "\n" not in msg and "data_batch_1 has MD5" in msg
+    assert "not the published c99cafc152244af753f735de768cd75f" in msg and "fetch it again" in msg
+    assert unpickled == [] and not (tmp_path / "c.pt").exists()
+
+
+def test_cifar_file_with_an_unknown_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "my_batch"
+    path.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(UserError, match="my_batch is not an official CIFAR-10 batch file"):
+        images.read_cifar_batch(path)
+
+
 def test_cifar_contents_folder_is_accepted(tmp_path: Path) -> None:
-    write_cifar(tmp_path / "c")
+    write_cifar(tmp_path / "c", monkeypatch=None)
     folder, _ = images.locate_cifar10({"cifar10": str(tmp_path / "c" / "cifar-10-batches-py")})
     assert folder.name == "cifar-10-batches-py"
 
 
-def test_cifar_truncated_batch_is_rejected(tmp_path: Path) -> None:
-    write_cifar(tmp_path / "c")
+def test_cifar_truncated_batch_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cifar(tmp_path / "c", monkeypatch)
     path = tmp_path / "c" / "cifar-10-batches-py" / "data_batch_3"
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(UserError, match="data_batch_3.*truncated or corrupt"):
+    with pytest.raises(UserError, match="data_batch_3 has MD5 .* truncated or corrupt"):
         data.prepare("cifar10", tmp_path / "c.pt", {"cifar10": str(tmp_path / "c")})
 
 
-def test_cifar_missing_batch_is_named(tmp_path: Path) -> None:
-    write_cifar(tmp_path / "c")
+def test_cifar_missing_batch_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_cifar(tmp_path / "c", monkeypatch)
     (tmp_path / "c" / "cifar-10-batches-py" / "data_batch_5").unlink()
     with pytest.raises(UserError, match="data_batch_5 is missing"):
         data.prepare("cifar10", tmp_path / "c.pt", {"cifar10": str(tmp_path / "c")})
 
 
-def test_cifar_wrong_row_length_is_rejected(tmp_path: Path) -> None:
-    path = tmp_path / "b"
+def test_cifar_wrong_row_length_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]}))
+    md5 = hashlib.md5(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(images, "cifar10_md5", lambda: {"data_batch_1": md5})
     with pytest.raises(UserError, match="3072"):
         images.read_cifar_batch(path)
 
@@ -184,8 +225,8 @@ def test_missing_cifar_without_download_names_remedies(tmp_path: Path) -> None:
 
 # -- the cache file -----------------------------------------------------------------------------
 @pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    write_cifar(tmp_path / "c")
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    write_cifar(tmp_path / "c", monkeypatch)
     data.prepare("cifar10", tmp_path / "c.pt", {"cifar10": str(tmp_path / "c")})
     return tmp_path / "c.pt"
 

@@ -9,7 +9,8 @@ Every image reproduction reads its data through this module:
 
 Raw files are parsed here rather than through torchvision's dataset classes: those check the
 archives' MD5 sums, which Debian's recompressed Fashion-MNIST files fail, and would hide a
-truncated file behind a generic "not found". torchvision is used only to download.
+truncated file behind a generic "not found". torchvision is used to download, and its published
+MD5 list is what every CIFAR-10 batch must match before it is unpickled (a pickle can run code).
 """
 
 from __future__ import annotations
@@ -183,15 +184,47 @@ def build_fashion_mnist(out_path: Path, data_config: dict[str, Any]) -> dict[str
 
 
 # -- CIFAR-10 python batches -----------------------------------------------------------------
+def cifar10_md5() -> dict[str, str]:
+    """The MD5 of each official batch file, as torchvision publishes it (CIFAR10's lists)."""
+    from torchvision.datasets import CIFAR10  # imported here: only CIFAR-10 preparation needs it
+
+    return dict(CIFAR10.train_list + CIFAR10.test_list)
+
+
+def verify_cifar_batch(path: Path) -> None:
+    """Raise UserError unless `path` is an official batch file with its published MD5.
+
+    The batches are pickles, and unpickling runs whatever code a file holds: only files whose
+    bytes are exactly the official ones are opened. This also catches truncated downloads.
+    """
+    from torchvision.datasets.utils import calculate_md5
+
+    path = Path(path)
+    published = cifar10_md5()
+    if path.name not in published:
+        raise UserError(
+            f"{path} is not an official CIFAR-10 batch file (those are "
+            f"{', '.join(sorted(published))}); dlrepro unpickles only these"
+        )
+    if not path.is_file():
+        raise UserError(f"CIFAR-10 batch {path} is missing; the folder is incomplete")
+    got = calculate_md5(path)
+    if got != published[path.name]:
+        raise UserError(
+            f"{path} has MD5 {got}, not the published {published[path.name]}: it is truncated "
+            "or corrupt (a half-written download?) or not from the official archive; delete "
+            "cifar-10-batches-py and fetch it again"
+        )
+
+
 def read_cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """One CIFAR-10 python batch (a pickled dict with b'data' N×3072 and b'labels')."""
+    """One CIFAR-10 python batch (a pickled dict with b'data' N×3072 and b'labels'),
+    unpickled only after its MD5 matches torchvision's published list."""
+    verify_cifar_batch(path)
     try:
         with open(path, "rb") as f:
-            # The official format is a pickle; only open files you trust (as torchvision does).
             batch = pickle.load(f, encoding="bytes")
-    except FileNotFoundError as e:
-        raise UserError(f"CIFAR-10 batch {path} is missing; the folder is incomplete") from e
-    except Exception as e:  # truncated pickles raise EOFError/UnpicklingError/ValueError
+    except Exception as e:  # unreachable for verified files unless the list itself is wrong
         raise UserError(
             f"{path} cannot be unpickled ({type(e).__name__}: {e}); it is truncated or "
             "corrupt (a half-written download?): delete cifar-10-batches-py and fetch it again"
