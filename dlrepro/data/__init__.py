@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlrepro.data import images, text
+from dlrepro.data import images, mnist1d, text
 from dlrepro.errors import UserError
 
 BUILDERS: dict[str, Callable[[Path, dict[str, Any]], dict[str, Any]]] = {
     "fashion_mnist": images.build_fashion_mnist,
     "cifar10": images.build_cifar10,
     "corpus": text.prepare_corpus,
+    "mnist1d": mnist1d.build_mnist1d,
 }
 
 
