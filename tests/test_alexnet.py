@@ -293,7 +293,7 @@ def fig1_rows(
 
 def test_activation_speedup_uses_each_activations_best_rate() -> None:
     rows = fig1_rows({0.01: 4.0, 0.1: 2.0}, {0.01: 9.0, 0.1: math.nan})
-    m = measures.activation_speedup(rows, pd.DataFrame())
+    m = measures.activation_speedup(rows)
     assert m.value == pytest.approx(9.0 / 2.0)
     assert m.details["best_lr"] == {"relu": 0.1, "tanh": 0.01}
 
@@ -301,16 +301,12 @@ def test_activation_speedup_uses_each_activations_best_rate() -> None:
 def test_activation_speedup_censoring_is_honest() -> None:
     never = {0.01: math.nan, 0.1: math.nan}
     # tanh never reached it in 15 epochs, ReLU took 5: the ratio is only known to be > 3.
-    m = measures.activation_speedup(
-        fig1_rows({0.1: 5.0}, never), pd.DataFrame(), decisive_above=2.0
-    )
+    m = measures.activation_speedup(fig1_rows({0.1: 5.0}, never), decisive_above=2.0)
     assert m.value == pytest.approx(3.0) and "≥" in m.reason
-    m = measures.activation_speedup(
-        fig1_rows({0.1: 10.0}, never), pd.DataFrame(), decisive_above=2.0
-    )
+    m = measures.activation_speedup(fig1_rows({0.1: 10.0}, never), decisive_above=2.0)
     assert m.value is None and "only known to exceed 1.5" in m.reason
     assert m.details["best_lr"]["tanh"] == 0.01  # never reached: the lowest final error
-    m = measures.activation_speedup(fig1_rows(never, {0.1: 3.0}), pd.DataFrame())
+    m = measures.activation_speedup(fig1_rows(never, {0.1: 3.0}))
     assert m.value is None and "ReLU never" in m.reason
 
 
@@ -348,11 +344,9 @@ def test_cnn_vs_classical_and_baseline_deviation() -> None:
             {"sweep": "cnn", "seed": 0, "method": None, "test_acc": 0.91, "test_error": 0.09},
         ]
     )
-    m = measures.cnn_vs_classical(
-        rows, pd.DataFrame(), cnn_sweep="cnn", classical_sweep="classical"
-    )
+    m = measures.cnn_vs_classical(rows, cnn_sweep="cnn", classical_sweep="classical")
     assert m.value == pytest.approx(0.09 / 0.12) and m.details["best_classical"] == "rbf_svm"
-    d = measures.baseline_deviation(rows[rows["sweep"] == "classical"], pd.DataFrame())
+    d = measures.baseline_deviation(rows[rows["sweep"] == "classical"])
     assert d.value == pytest.approx(0.017) and "rbf_svm" in d.reason
 
 
@@ -364,7 +358,7 @@ def test_paired_difference_pairs_by_seed() -> None:
             "gap": [0.10, 0.04, 0.08, 0.06, 0.5],
         }
     )
-    m = measures.paired_difference(rows, pd.DataFrame(), "gap", "dropout", 0.0, 0.5)
+    m = measures.paired_difference(rows, "gap", "dropout", 0.0, 0.5)
     assert m.value == pytest.approx(0.04) and m.seeds == [0, 1]  # seed 2 has no pair
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from reproductions.grokking import analysis, task
+from reproductions.grokking import analysis, measures, task
 from reproductions.grokking.data import split, table
 from reproductions.grokking.model import PairMLP, PairTransformer
 
@@ -88,5 +88,5 @@ def test_more_data_faster_counts_a_run_that_never_generalized_as_slowest():
     summary = pd.DataFrame(
         {"frac": [0.3, 0.5, 0.7], "steps_val_99": [math.nan, 800, 300], "seed": [0, 0, 0]}
     )
-    m = task.faster_with_more_data(summary, None)
+    m = measures.faster_with_more_data(summary)
     assert m.value == 1.0

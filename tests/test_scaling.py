@@ -10,7 +10,7 @@ import torch
 
 from dlrepro.models import gpt
 from dlrepro.reproduction import check_task, load
-from reproductions.scaling import analysis, lm
+from reproductions.scaling import lm, measures
 
 REPRO = Path(__file__).resolve().parents[1] / "reproductions" / "scaling"
 
@@ -91,9 +91,9 @@ def test_isoflop_measures_on_synthetic_profiles():
         N = opt * np.geomspace(0.1, 10, 5)
         rows.append(_summary(N, 2.0 + 0.1 * np.log10(N / opt) ** 2, [C] * 5, f"iso{i}"))
     rows = pd.concat(rows, ignore_index=True)
-    assert analysis.isoflop_u_fraction(rows, None).value == 1.0
-    assert analysis.isoflop_exponent(rows, None).value == pytest.approx(0.5, abs=1e-6)
-    assert analysis.tokens_per_param(rows, None).value == pytest.approx(20, rel=1e-6)
+    assert measures.isoflop_u_fraction(rows).value == 1.0
+    assert measures.isoflop_exponent(rows).value == pytest.approx(0.5, abs=1e-6)
+    assert measures.tokens_per_param(rows).value == pytest.approx(20, rel=1e-6)
 
 
 def test_optimum_at_the_edge_is_inconclusive():
@@ -105,19 +105,19 @@ def test_optimum_at_the_edge_is_inconclusive():
         ],
         ignore_index=True,
     )
-    m = analysis.tokens_per_param(rows, None)
+    m = measures.tokens_per_param(rows)
     assert m.value is None and "outside the sampled sizes" in m.reason
-    assert analysis.isoflop_u_fraction(rows, None).value == 0.0
+    assert measures.isoflop_u_fraction(rows).value == 0.0
 
 
 def test_power_law_measures():
     N = np.geomspace(3e3, 3e5, 6)
     rows = _summary(N, 1.2 + 9.0 * N**-0.3, [1.0] * 6, "ln")
-    m = analysis.power_law_r2(rows, None, x="N", y="loss")
+    m = measures.power_law_r2(rows, x="N", y="loss")
     assert m.value > 0.99 and m.details["fit"]["alpha"] == pytest.approx(0.3, abs=0.02)
-    assert analysis.monotone_fraction(rows, None, x="N", y="loss").value == 1.0
+    assert measures.monotone_fraction(rows, x="N", y="loss").value == 1.0
     bumpy = _summary(N, [3.0, 2.9, 2.95, 2.8, 2.7, 2.6], [1.0] * 6, "ln")
-    assert analysis.monotone_fraction(bumpy, None, x="N", y="loss").value == pytest.approx(0.8)
+    assert measures.monotone_fraction(bumpy, x="N", y="loss").value == pytest.approx(0.8)
 
 
 def test_reproduction_file_and_task_agree():

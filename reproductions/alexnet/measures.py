@@ -1,7 +1,7 @@
 """The claims' measures: each turns summary rows (one per run) into one number.
 
-Every function receives the summary rows of its claim's sweeps plus those runs' metrics, and
-the claim's `args` from reproduction.yaml; none of them knows a threshold unless the file
+Every function receives the summary rows of its claim's sweeps and the claim's `args` from
+reproduction.yaml; none of them knows a threshold unless the file
 passes it (the censoring rule of `activation_speedup` needs it to stay honest).
 """
 
@@ -32,7 +32,6 @@ def _select(rows: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
 
 def activation_speedup(
     rows: pd.DataFrame,
-    metrics: pd.DataFrame,
     where: dict[str, Any] | None = None,
     max_epochs: float | None = None,
     decisive_above: float | None = None,
@@ -101,9 +100,7 @@ def activation_speedup(
     return Measurement(tanh / relu, seeds, "", details)
 
 
-def baseline_deviation(
-    rows: pd.DataFrame, metrics: pd.DataFrame, paper: dict[str, float] | None = None
-) -> Measurement:
+def baseline_deviation(rows: pd.DataFrame, paper: dict[str, float] | None = None) -> Measurement:
     """Largest |our test accuracy − Xiao et al. Table 3| over the methods Table 3 lists."""
     paper = paper or XIAO_TABLE3
     if "method" not in rows.columns:
@@ -123,9 +120,7 @@ def baseline_deviation(
     )
 
 
-def cnn_vs_classical(
-    rows: pd.DataFrame, metrics: pd.DataFrame, cnn_sweep: str, classical_sweep: str
-) -> Measurement:
+def cnn_vs_classical(rows: pd.DataFrame, cnn_sweep: str, classical_sweep: str) -> Measurement:
     """CNN test error / best classical test error (AlexNet's ILSVRC-2012: 15.3/26.2 = 0.58)."""
     cls = rows[rows["sweep"] == classical_sweep]
     cnn = rows[rows["sweep"] == cnn_sweep]
@@ -152,7 +147,6 @@ def cnn_vs_classical(
 
 def paired_difference(
     rows: pd.DataFrame,
-    metrics: pd.DataFrame,
     column: str,
     param: str,
     off: Any,

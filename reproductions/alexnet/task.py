@@ -24,10 +24,6 @@ from dlrepro.errors import UserError
 from dlrepro.models.cnn import build_cnn, config_from_settings, describe
 
 from . import classical
-from .figures import FIGURES
-from .measures import MEASURES
-
-__all__ = ["train", "summarize_run", "MEASURES", "FIGURES"]
 
 
 # -- data ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Each run is one point: a GPT of shape `model` trained on D tokens (lm.py), or the CNN trained
 on `n_train` Fashion-MNIST images (vision.py). The fits happen in the measures and figures
-(analysis.py), over the summary rows of a claim's sweeps.
+(measures.py, figures.py), over the summary rows of a claim's sweeps.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from typing import Any
 import pandas as pd
 
 from . import lm, vision
-from .analysis import FIGURES, MEASURES
-
-__all__ = ["FIGURES", "MEASURES", "summarize_run", "train"]
 
 
 def train(run: Any) -> None:
