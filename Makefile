@@ -1,7 +1,8 @@
 # Everything a user or CI types. `make reproduce` and `make test` set the venv up first.
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
-SMK   := $(VENV)/bin/snakemake
+# --show-failed-logs: a failed job's log is printed at the end, not only named.
+SMK   := $(VENV)/bin/snakemake --show-failed-logs
 CORES ?= all
 ARGS  ?=
 
@@ -9,10 +10,10 @@ ARGS  ?=
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: envs/requirements.txt pyproject.toml
+$(VENV)/.installed: envs/requirements.txt envs/requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r envs/requirements.txt
+	$(PY) -m pip install --quiet -r envs/requirements.txt -r envs/requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -30,7 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
-	$(SMK) --lint
+	$(VENV)/bin/snakemake --lint
 
 bench: setup  ## speed ratios of the engine's training loops against bare torch loops
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
