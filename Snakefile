@@ -19,6 +19,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:
@@ -34,3 +35,17 @@ for _name in REPROS:
             _name
         input:
             repro_targets(SCALE, _name),
+
+
+# The end of a run: verdict counts per reproduction and the report's path; after a failure, the
+# log to open. (Snakemake skips both for dry runs and when there was nothing to do.)
+onsuccess:
+    from dlrepro.report import end_of_run
+
+    print(end_of_run(workflow.dag.jobs))
+
+
+onerror:
+    from dlrepro.report import failure_hint
+
+    print(failure_hint(getattr(workflow.scheduler, "failed", ()), log))

@@ -279,8 +279,7 @@ def _panels(ma: pd.DataFrame, mb: pd.DataFrame) -> list[tuple[str, str]]:
 
 def curves_png(name: str, ma: pd.DataFrame | None, mb: pd.DataFrame | None) -> bytes | None:
     """Every run's curve of each shared (split, metric), A and B in two colors, same axes."""
-    frames = {"a": ma if ma is not None else None, "b": mb if mb is not None else None}
-    present = {k: v for k, v in frames.items() if v is not None and len(v)}
+    present = {k: v for k, v in (("a", ma), ("b", mb)) if v is not None and len(v)}
     if not present:
         return None
     empty = pd.DataFrame(columns=["split", "metric"])
@@ -300,6 +299,7 @@ def curves_png(name: str, ma: pd.DataFrame | None, mb: pd.DataFrame | None) -> b
                     run["step"],
                     run["value"],
                     color=COLORS[label],
+                    ls="-" if label == "a" else "--",  # identical runs stay visible as two
                     alpha=0.55,
                     lw=1,
                     label=label.upper() if i == 0 else None,

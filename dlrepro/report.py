@@ -390,8 +390,8 @@ def comparison_html(comparison: Comparison, curves: dict[str, str]) -> str:
     figs = "".join(
         f"<figure><img alt='{_e(name)}' src='data:image/png;base64,{png}'>"
         f"<figcaption><b>{_e(name)}</b>: every run's logged curves, "
-        f"<b style='color:#0969da'>A</b> and <b style='color:#d1242f'>B</b> on the same "
-        "axes.</figcaption></figure>"
+        f"<b style='color:#0969da'>A</b> (solid) and <b style='color:#d1242f'>B</b> (dashed) "
+        "on the same axes.</figcaption></figure>"
         for name, png in curves.items()
     )
     sides = "".join(
@@ -408,3 +408,62 @@ def comparison_html(comparison: Comparison, curves: dict[str, str]) -> str:
         f"{table}{missing_html}{prov}<h2>Curves</h2>{figs or '<p>No metrics to draw.</p>'}"
         "</body></html>"
     )
+
+
+# -- the end of a Snakemake run (Snakefile onsuccess / onerror) --------------------------------
+def _job_files(jobs: Any, attr: str, suffix: str) -> list[Path]:
+    files = {Path(str(f)) for job in jobs for f in getattr(job, attr, [])}
+    return sorted(f for f in files if f.name.endswith(suffix) and f.exists())
+
+
+def end_of_run(jobs: Any) -> str:
+    """Verdict counts of every reproduction this run's targets include, and the reports' paths.
+
+    `jobs`: the run's Snakemake jobs (`workflow.dag.jobs`), whether they ran now or were done.
+    """
+    lines = ["", "dlrepro: verdicts"]
+    for path in _job_files(jobs, "output", "claims.parquet"):
+        claims = pd.read_parquet(path)
+        counts, judged = _counts(claims)
+        shown = ", ".join(
+            f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive")
+        )
+        runs_path = path.with_name("runs.parquet")
+        done = ""
+        if runs_path.exists():
+            runs = pd.read_parquet(runs_path, columns=["status"])
+            done = f"; runs completed {(runs['status'] == 'completed').sum()}/{len(runs)}"
+        scale = path.parent.parent.name
+        lines.append(f"  {path.parent.name} ({scale}): {shown} of {judged} judged{done}")
+        if scale == "smoke":
+            lines[-1] += " (smoke scale: the verdicts mean nothing)"
+    if len(lines) == 2:
+        lines.append("  (no claims in this run's targets)")
+    for path in _job_files(jobs, "output", "report.html"):
+        lines.append(f"report: {path.resolve()}")
+    for path in _job_files(jobs, "output", "compare.html"):
+        lines.append(f"comparison: {path.resolve()}")
+    return "\n".join(lines) + "\n"
+
+
+def failure_hint(failed_jobs: Any, snakemake_log: str | None) -> str:
+    """Which log to open after a failed run: each failed job's own log, else Snakemake's."""
+    logs = _job_files(failed_jobs, "log", "")
+    lines = ["", "dlrepro: the run failed."]
+    for path in logs:
+        lines.append(f"  open {path.resolve()}")
+        last = _last_error(path)
+        if last:
+            lines.append(f"    {last}")
+    if not logs and snakemake_log:
+        lines.append(f"  open {Path(snakemake_log).resolve()}")
+    lines.append("  (snakemake --show-failed-logs prints them at the end of the run)")
+    return "\n".join(lines) + "\n"
+
+
+def _last_error(log: Path) -> str:
+    """The line of a job's log that says what went wrong: dlrepro's own message, else the
+    last line (a traceback's last line names the exception)."""
+    text = log.read_text(errors="replace").strip().splitlines()
+    ours = [line for line in text if line.startswith("dlrepro: ")]
+    return (ours or text or [""])[-1][:300]
