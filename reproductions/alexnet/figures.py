@@ -2,55 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-import matplotlib
+from dlrepro.figures import PAPER_STYLE, FigureData, new
+from dlrepro.longform import over_seeds, series
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from .measures import best_lr
 
 COLORS = {"relu": "tab:blue", "tanh": "tab:red"}
 
 
-def best_lr(rows: pd.DataFrame) -> float:
-    """The learning rate with the fewest epochs to the threshold (median over seeds); among
-    rates that never reach it, the one with the lowest final running error."""
-    by_lr = rows.groupby("lr")[["epochs_to_threshold", "final_running_error"]].median()
-    by_lr["epochs_to_threshold"] = by_lr["epochs_to_threshold"].fillna(np.inf)
-    return float(by_lr.sort_values(["epochs_to_threshold", "final_running_error"]).index[0])
-
-
 def _empty(message: str) -> Figure:
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, (ax,) = new(width=6, height=3)
     ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True)
     ax.set_axis_off()
     return fig
 
 
-def _curve(metrics: pd.DataFrame, run_id: str, split: str, metric: str) -> pd.DataFrame:
-    m = metrics[
-        (metrics["run_id"] == run_id) & (metrics["split"] == split) & (metrics["metric"] == metric)
-    ]
-    return m.sort_values("step")
-
-
-def relu_vs_tanh(data: Any) -> Figure:
+def relu_vs_tanh(data: FigureData) -> Figure:
     """Running training error vs epoch, best learning rate per activation, per configuration."""
     summ = data.summary
     sub = summ[summ["sweep"].astype(str).str.startswith("fig1")]
     if sub.empty or "activation" not in sub.columns:
         return _empty("no ReLU/tanh runs at this scale")
     sweeps = sorted(sub["sweep"].unique())
-    fig, axes = plt.subplots(1, len(sweeps), figsize=(5 * len(sweeps), 3.8), squeeze=False)
+    fig, axes = new(ncols=len(sweeps))
     ref = data.reference
     paper = ref[
         ref["source"].astype(str).str.contains("Krizhevsky") & ref["series"].isin(["ReLU", "tanh"])
     ]
-    for ax, sweep in zip(axes[0], sweeps, strict=True):
+    for ax, sweep in zip(axes, sweeps, strict=True):
         rows = sub[sub["sweep"] == sweep]
         thr = float(rows["error_threshold"].iloc[0]) if "error_threshold" in rows else None
         for act in ("relu", "tanh"):
@@ -59,24 +43,20 @@ def relu_vs_tanh(data: Any) -> Figure:
                 continue
             lr = best_lr(ra)
             for i, r in enumerate(ra[ra["lr"] == lr].itertuples()):
-                c = _curve(data.metrics, r.run_id, "train", "error")
+                c = series(data.metrics, "train", "error", index="epoch", run_id=r.run_id)
                 ax.plot(
-                    c["epoch"],
-                    c["value"],
+                    c.index,
+                    c.values,
                     color=COLORS[act],
                     alpha=0.9 if i == 0 else 0.4,
                     label=f"{act} (ours, lr {lr:g})" if i == 0 else None,
                 )
         for p in paper.itertuples():
             act = "relu" if p.series == "ReLU" else "tanh"
-            ax.plot(
+            ax.scatter(
                 p.x,
                 p.y,
-                marker="*",
-                ms=14,
-                ls="none",
-                color=COLORS[act],
-                mec="k",
+                **{**PAPER_STYLE, "color": COLORS[act], "edgecolors": "black"},
                 label=f"paper {p.series}: {p.x:g} epochs to {p.y:g} (CIFAR-10)",
             )
         if thr is not None:
@@ -88,11 +68,10 @@ def relu_vs_tanh(data: Any) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel("training error (running)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
 
 
-def baselines(data: Any) -> Figure:
+def baselines(data: FigureData) -> Figure:
     """Test error per method: ours beside the published number (reference.csv), plus the CNN."""
     summ = data.summary
     ref = data.reference
@@ -103,14 +82,14 @@ def baselines(data: Any) -> Figure:
     rows = []
     if "method" in summ.columns:
         for m, g in summ[summ["method"].notna()].groupby("method"):
-            rows.append((str(m), float(g["test_error"].median()), published.get(str(m))))
+            rows.append((str(m), over_seeds(g, "test_error"), published.get(str(m))))
     cnn = summ[summ["sweep"] == "cnn"]
     if len(cnn):
-        rows.append(("AlexNet-style CNN", float(cnn["test_error"].median()), None))
+        rows.append(("AlexNet-style CNN", over_seeds(cnn, "test_error"), None))
     if not rows:
         return _empty("no baseline runs at this scale")
     rows.sort(key=lambda r: r[1], reverse=True)
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, (ax,) = new(width=7.5, height=4)
     y = np.arange(len(rows))
     ax.barh(y - 0.2, [r[1] for r in rows], height=0.4, label="ours", color="tab:blue")
     for yi, r in zip(y, rows, strict=True):
@@ -135,28 +114,30 @@ def baselines(data: Any) -> Figure:
     ax.set_xlabel("Fashion-MNIST test error")
     ax.set_xlim(0, 1.45 * max([r[1] for r in rows] + [r[2][0] for r in rows if r[2]]))
     ax.legend(handles=handles, fontsize=7, loc="upper right")
-    fig.tight_layout()
     return fig
 
 
-def dropout_curves(data: Any) -> Figure:
+def dropout_curves(data: FigureData) -> Figure:
     """Train and test accuracy (eval mode) per epoch, with and without dropout."""
     summ = data.summary
     sub = summ[summ["sweep"] == "dropout"]
     if sub.empty:
         return _empty("no dropout runs at this scale")
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, (ax,) = new(width=6)
     for (p, seed), g in sub.groupby(["dropout", "seed"]):
         rid = g["run_id"].iloc[0]
         color = "tab:green" if p > 0 else "tab:purple"
         first = seed == sub["seed"].min()
         for split, ls in (("train_eval", "-"), ("test", "--")):
-            c = _curve(data.metrics, rid, split, "acc")
-            fin = _curve(data.metrics, rid, f"{split}_final", "acc")
-            c = pd.concat([c, fin])
+            c = pd.concat(
+                [
+                    series(data.metrics, split, "acc", index="epoch", run_id=rid),
+                    series(data.metrics, f"{split}_final", "acc", index="epoch", run_id=rid),
+                ]
+            )
             ax.plot(
-                c["epoch"],
-                c["value"],
+                c.index,
+                c.values,
                 ls=ls,
                 color=color,
                 alpha=1.0 if first else 0.4,
@@ -165,7 +146,6 @@ def dropout_curves(data: Any) -> Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (eval mode)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from dlrepro.data import load_prepared
 from dlrepro.errors import UserError
+from dlrepro.longform import first_step, last_value, series
 from dlrepro.models.cnn import build_cnn, config_from_settings, describe
 
 from . import classical
@@ -257,19 +258,6 @@ def train_classical(run: Any) -> None:
 
 
 # -- one run's summary -----------------------------------------------------------------------
-def epochs_to_error(metrics: pd.DataFrame, threshold: float) -> float:
-    """First logged epoch at which the running training error is ≤ threshold (NaN if never)."""
-    tr = metrics[(metrics["split"] == "train") & (metrics["metric"] == "error")]
-    tr = tr.sort_values("step")
-    hit = tr[tr["value"] <= threshold]
-    return float(hit["epoch"].iloc[0]) if len(hit) else math.nan
-
-
-def _last(metrics: pd.DataFrame, split: str, metric: str) -> float:
-    m = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
-    return float(m.sort_values("step")["value"].iloc[-1]) if len(m) else math.nan
-
-
 SUMMARY_KEYS = (
     "error_threshold",
     "diverged",
@@ -291,19 +279,24 @@ def summarize_run(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, 
     summary column has one type.
     """
     out = dict.fromkeys(SUMMARY_KEYS, math.nan)
-    if settings.get("kind", "cnn") == "classical":
-        acc = _last(metrics, "test_final", "acc")
-        out.update(test_acc=acc, test_error=1 - acc, n_fit=_last(metrics, "test_final", "n_fit"))
+    if settings["kind"] == "classical":
+        acc = last_value(metrics, "test_final", "acc")
+        n_fit = last_value(metrics, "test_final", "n_fit")
+        out.update(test_acc=acc, test_error=1 - acc, n_fit=n_fit)
         return out
-    train_acc = _last(metrics, "train_eval_final", "acc")
-    test_acc = _last(metrics, "test_final", "acc")
-    tr = metrics[(metrics["split"] == "train") & (metrics["metric"] == "error")]
+    train_acc = last_value(metrics, "train_eval_final", "acc")
+    test_acc = last_value(metrics, "test_final", "acc")
+    running_error = series(metrics, "train", "error", index="epoch")
+    threshold = float(settings["error_threshold"])
     out.update(
-        error_threshold=float(settings["error_threshold"]),
+        error_threshold=threshold,
         diverged=float((metrics["metric"] == "diverged").any()),
-        epochs_to_threshold=epochs_to_error(metrics, float(settings["error_threshold"])),
-        epochs_run=float(tr["epoch"].max()) if len(tr) else math.nan,
-        final_running_error=_last(metrics, "train", "error"),
+        # The first quarter-epoch at which the running training error is at most the threshold.
+        epochs_to_threshold=first_step(
+            metrics, "train", "error", threshold, below=True, index="epoch"
+        ),
+        epochs_run=float(running_error.index.max()) if len(running_error) else math.nan,
+        final_running_error=last_value(metrics, "train", "error"),
         train_acc=train_acc,
         test_acc=test_acc,
         test_error=1 - test_acc,

@@ -1,4 +1,4 @@
-"""Per-run analysis of grokking: Fourier spectrum of the embedding, thresholds crossed."""
+"""Fourier analysis of grokking's token embedding: the spectrum and its top-k share."""
 
 from __future__ import annotations
 
@@ -27,18 +27,6 @@ def top_share(norms: pd.Series | list[float] | torch.Tensor, k: int) -> float:
     return float(power.topk(min(k, len(power))).values.sum()) / total if total > 0 else math.nan
 
 
-def first_step(metrics: pd.DataFrame, split: str, metric: str, threshold: float) -> float:
-    """The first logged step at which `metric` on `split` is ≥ threshold; NaN if never."""
-    rows = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
-    hit = rows[rows["value"] >= threshold]
-    return float(hit["step"].min()) if len(hit) else math.nan
-
-
-def series(metrics: pd.DataFrame, split: str, metric: str) -> pd.Series:
-    rows = metrics[(metrics["split"] == split) & (metrics["metric"] == metric)]
-    return rows.set_index("step")["value"].sort_index()
-
-
 def spectrum_at(metrics: pd.DataFrame, step: float) -> pd.Series:
     """The logged Fourier norms at the logged step nearest to `step`."""
     rows = metrics[metrics["split"] == "embed"]
@@ -46,3 +34,9 @@ def spectrum_at(metrics: pd.DataFrame, step: float) -> pd.Series:
     nearest = steps[abs(steps - step).argmin()]
     at = rows[rows["step"] == nearest]
     return at.set_index("metric")["value"].sort_index()
+
+
+def top_share_by_step(metrics: pd.DataFrame, k: int) -> pd.Series:
+    """The top-`k` share of every logged spectrum of one run, by step."""
+    embed = metrics[metrics["split"] == "embed"]
+    return embed.groupby("step")["value"].apply(lambda v: top_share(v, k))

@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dlrepro.figures import FigureData, new, overlay_reference
+from dlrepro.longform import series
 
 from . import analysis
 
@@ -22,9 +23,8 @@ def _x(values: pd.Series) -> np.ndarray:
 
 
 def _curves(ax, metrics: pd.DataFrame, run_id: str, label: str, color: str) -> None:
-    m = metrics[metrics["run_id"] == run_id]
-    tr = analysis.series(m, "train", "acc")
-    va = analysis.series(m, "val", "acc")
+    tr = series(metrics, "train", "acc", run_id=run_id)
+    va = series(metrics, "val", "acc", run_id=run_id)
     ax.plot(_x(tr), tr.values, color=color, ls="--", lw=1, label=f"{label} train")
     ax.plot(_x(va), va.values, color=color, lw=1.5, label=f"{label} val")
 
@@ -81,10 +81,8 @@ def fig_fourier(data: FigureData) -> Figure:
     ax1.legend(fontsize=7)
     top_k = _setting(data, "fourier_top_k")  # the k the sparsity claims use
     for r in data.summary[data.summary["sweep"].isin(["wd", "none", "l1"])].itertuples():
-        emb = data.metrics[
-            (data.metrics["run_id"] == r.run_id) & (data.metrics["split"] == "embed")
-        ]
-        shares = emb.groupby("step")["value"].apply(lambda v: analysis.top_share(v, top_k))
+        one_run = data.metrics[data.metrics["run_id"] == r.run_id]
+        shares = analysis.top_share_by_step(one_run, top_k)
         ax2.plot(_x(shares), shares.values, lw=1, label=r.run_id)
     overlay_reference(ax2, data.reference, series="fourier_top_share")
     ax2.set_xscale("log")
@@ -101,9 +99,8 @@ def fig_norm(data: FigureData) -> Figure:
         run_id = _first_run(data.summary, sweep)
         if not run_id:
             continue
-        m = data.metrics[data.metrics["run_id"] == run_id]
-        norm = analysis.series(m, "model", "weight_norm")
-        va = analysis.series(m, "val", "acc")
+        norm = series(data.metrics, "model", "weight_norm", run_id=run_id)
+        va = series(data.metrics, "val", "acc", run_id=run_id)
         ax.plot(_x(norm), norm.values, color=color, lw=1.5, label=f"{sweep} weight norm")
         twin.plot(_x(va), va.values, color=color, lw=1, ls=":", label=f"{sweep} val acc")
     ax.set_xscale("log")

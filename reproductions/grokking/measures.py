@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from dlrepro.claims import Measurement, median_over_seeds
+from dlrepro.longform import over_seeds, series
 
 
 def _per_seed(rows: pd.DataFrame, column: str) -> dict[int, float | None]:
@@ -41,13 +42,8 @@ def val_acc_within(
                 None,
                 reason=f"{r.run_id} ran {r.budget_steps:.0f} steps < {factor}× {ref.value:.0f}",
             )
-        acc = metrics[
-            (metrics["run_id"] == r.run_id)
-            & (metrics["split"] == "val")
-            & (metrics["metric"] == "acc")
-            & (metrics["step"] <= horizon)
-        ]["value"]
-        per_seed[int(r.seed)] = float(acc.max())
+        acc = series(metrics, "val", "acc", run_id=r.run_id)
+        per_seed[int(r.seed)] = float(acc[acc.index <= horizon].max())
     m = median_over_seeds(per_seed, "val accuracy")
     m.details.update(horizon_steps=horizon, reference_steps_val_99=ref.value)
     return m
@@ -56,8 +52,8 @@ def val_acc_within(
 def faster_with_more_data(rows: pd.DataFrame, param: str = "frac") -> Measurement:
     """Share of adjacent fraction pairs (ascending) where median steps to 99% val accuracy
     falls; a run that never generalized counts as slower than any that did."""
-    steps = rows.assign(t=rows["steps_val_99"].fillna(math.inf))
-    by_frac = steps.groupby(param)["t"].median().sort_index()
+    never_last = rows.assign(steps_val_99=rows["steps_val_99"].fillna(math.inf))
+    by_frac = over_seeds(never_last, "steps_val_99", by=param)
     if len(by_frac) < 3:
         return Measurement(None, reason=f"{len(by_frac)} fractions run, 3 needed")
     t = by_frac.to_numpy()

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from dlrepro.longform import first_step, last_value, series
 from dlrepro.runner import RunContext
 
 from . import analysis
@@ -101,19 +102,19 @@ def train(run: RunContext) -> None:
 
 
 def summarize_run(metrics: pd.DataFrame, settings: dict) -> dict[str, float]:
-    t_train = analysis.first_step(metrics, "train", "acc", 0.99)
-    t_val = analysis.first_step(metrics, "val", "acc", 0.99)
-    val = analysis.series(metrics, "val", "acc")
-    norm = analysis.series(metrics, "model", "weight_norm")
+    t_train = first_step(metrics, "train", "acc", 0.99)
+    t_val = first_step(metrics, "val", "acc", 0.99)
+    val = series(metrics, "val", "acc")
+    norm = series(metrics, "model", "weight_norm")
     top_k = settings["fourier_top_k"]
     out = {
         "frac": float(settings["frac"]),
         "steps_train_99": t_train,
         "steps_val_99": t_val,
-        "steps_val_95": analysis.first_step(metrics, "val", "acc", 0.95),
+        "steps_val_95": first_step(metrics, "val", "acc", 0.95),
         "delay_ratio": t_val / t_train if t_train > 0 else math.nan,
         "budget_steps": float(val.index.max()),
-        "final_train_acc": float(analysis.series(metrics, "train", "acc").iloc[-1]),
+        "final_train_acc": last_value(metrics, "train", "acc"),
         "final_val_acc": float(val.iloc[-1]),
         "max_val_acc": float(val.max()),
         "fourier_top_share_init": analysis.top_share(analysis.spectrum_at(metrics, 0), top_k),

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.data import text
+from dlrepro.longform import last_value
 from dlrepro.models.gpt import (
     GPT,
     GPTConfig,
@@ -196,8 +197,6 @@ def summarize(metrics: Any, settings: dict[str, Any]) -> dict[str, float]:
     """The scalars of one LM run: N (three ways), D, C and the final validation loss."""
     p = plan(settings)
     cfg = p["cfg"]
-    final = metrics[(metrics["split"] == "final") & (metrics["metric"] == "val_loss")]
-    train = metrics[(metrics["split"] == "train") & (metrics["metric"] == "loss")]
     return {
         "N": float(p["N"]),
         "N_total": float(p["N"] + cfg.vocab_size * cfg.d_model + cfg.n_ctx * cfg.d_model),
@@ -206,9 +205,7 @@ def summarize(metrics: Any, settings: dict[str, Any]) -> dict[str, float]:
         "C": float(p["C"]),
         "C_budget": float(p["C_budget"]),
         "C_attn": float(flops_per_token(cfg, attention=True) * p["D"]),
-        "loss": float(final["value"].iloc[-1]) if len(final) else math.nan,
-        "train_loss": float(train.sort_values("step")["value"].iloc[-1])
-        if len(train)
-        else math.nan,
+        "loss": last_value(metrics, "final", "val_loss"),
+        "train_loss": last_value(metrics, "train", "loss"),
         "lr_peak": float(p["lr"]),
     }

@@ -10,16 +10,18 @@ import pandas as pd
 
 from dlrepro import fits
 from dlrepro.claims import Measurement
+from dlrepro.longform import over_seeds
 
 # Fallbacks if reference.csv lacks a row; the figures read the papers' values from it.
 PAPER = {"alpha_N": 0.076, "alpha_D": 0.095, "a_approach2": 0.49, "tokens_per_param": 20.0}
 
 
 def points(rows: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(x, y) of the completed runs with finite values, averaged over seeds at equal x."""
+    """(x, y) of the completed runs with finite values, averaged over seeds at equal x (the
+    mean: a curve is fitted through these points; see longform.over_seeds)."""
     ok = rows[(rows["status"] == "completed")].dropna(subset=[x, y])
     ok = ok[(ok[x] > 0) & (ok[y] > 0)]
-    g = ok.groupby(x)[y].mean().sort_index()
+    g = over_seeds(ok, y, by=x, how="mean")
     return g.index.to_numpy(float), g.to_numpy(float), sorted({int(s) for s in ok["seed"]})
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from dlrepro.data import load_prepared
+from dlrepro.longform import last_value
 from dlrepro.models.cnn import CNNConfig, build_cnn
 
 from .lm import lr_at
@@ -133,11 +134,9 @@ def train(run: Any) -> None:
 
 
 def summarize(metrics: Any, settings: dict[str, Any]) -> dict[str, float]:
-    final = metrics[metrics["split"] == "final"].set_index("metric")["value"]
-    get = lambda k: float(final[k]) if k in final.index else math.nan  # noqa: E731
     return {
         "n_train": float(settings["n_train"]),
-        "test_error": get("test_error"),
-        "test_loss": get("test_loss"),
-        "train_error": get("train_error"),
+        "test_error": last_value(metrics, "final", "test_error"),
+        "test_loss": last_value(metrics, "final", "test_loss"),
+        "train_error": last_value(metrics, "final", "train_error"),
     }
