@@ -1,0 +1,133 @@
+"""The README's commands work as printed: every ```bash block runs, in order, in one scratch
+folder, unless the line before it says `<!-- not run by tests/test_readme.py: why -->`.
+
+`snakemake` in a block is the venv's, pointed at this repository's Snakefile and config with
+the scratch folder as its working directory; `dlrepro` is the installed console script."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SNAKEMAKE, snakemake
+
+README = ROOT / "README.md"
+SKIP = re.compile(r"<!-- not run by tests/test_readme\.py: (?P<why>.+?) -->")
+FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.S | re.M)
+
+
+def bash_blocks(text: str) -> list[tuple[int, str, str | None]]:
+    """(line number, body, why it is not run or None) of every ```bash block."""
+    blocks = []
+    for m in FENCE.finditer(text):
+        if m.group("lang") != "bash":
+            continue
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        skip = SKIP.fullmatch(before.strip())
+        line = text.count("\n", 0, m.start()) + 1
+        blocks.append((line, m.group("body"), skip.group("why") if skip else None))
+    return blocks
+
+
+BLOCKS = bash_blocks(README.read_text())
+RUN = [(line, body) for line, body, why in BLOCKS if why is None]
+
+# Inside each block: `snakemake` runs this repository's workflow in the scratch folder.
+PRELUDE = f"""set -euo pipefail
+snakemake() {{ "{SNAKEMAKE}" --snakefile "{ROOT}/Snakefile" \\
+  --configfile "{ROOT}/config/config.yaml" --directory "$PWD" "$@"; }}
+"""
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("readme")
+
+
+def test_every_bash_block_is_run_or_says_why_not() -> None:
+    skipped = [(line, why) for line, _, why in BLOCKS if why is not None]
+    assert len(RUN) >= 4, "the README's runnable examples are what this test checks"
+    assert all(len(why) > 10 for _, why in skipped), skipped
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("line,body", RUN, ids=[f"README.md:{line}" for line, _ in RUN])
+def test_readme_block_runs_as_printed(line: int, body: str, scratch: Path) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    proc = subprocess.run(
+        ["bash", "-c", PRELUDE + body],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, (
+        f"README.md line {line}:\n{body}\nfailed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+
+
+@pytest.mark.workflow
+def test_nested_config_keys_arrive_typed(tmp_path: Path) -> None:
+    """`'data={download: false}'` reaches the workflow as the boolean false: CIFAR-10 is absent,
+    and the prepare job says downloads are disabled instead of trying one. The failed run ends
+    by naming the job's log and the error in it."""
+    proc = snakemake(
+        tmp_path,
+        "--cores",
+        "1",
+        "results/data/cifar10.pt",
+        "--config",
+        "data={download: false}",
+        check=False,
+    )
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "downloads are disabled (data.download: false)" in out
+    assert "dlrepro: the run failed." in out
+    assert re.search(r"open .*logs/data/cifar10\.log\n\s+dlrepro: CIFAR-10 was not found", out)
+
+
+def test_dotted_config_keys_are_refused_by_snakemake_as_the_readme_says(tmp_path: Path) -> None:
+    proc = snakemake(tmp_path, "-n", "--config", "data.download=false", check=False)
+    assert proc.returncode != 0
+    assert "Config entry must start with a valid identifier" in proc.stdout + proc.stderr
+    assert "refuses the dotted form `data.download=false`" in README.read_text()
+
+
+def test_the_conda_environment_lists_the_pinned_packages() -> None:
+    """`--sdm conda` builds envs/dlrepro.yaml: the same pins as envs/requirements.txt, and no
+    relative path or editable install (Snakemake builds it away from this folder)."""
+    import yaml
+
+    env = yaml.safe_load((ROOT / "envs" / "dlrepro.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pins = [
+        line.strip()
+        for line in (ROOT / "envs" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert pip == pins
+    assert not any(p.startswith(("-e", "-r", ".")) or "/" in p for p in pip)
+
+
+def test_dependencies_are_declared_where_the_code_uses_them() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[\[<>=!~ ]", d)[0].lower() for d in project["dependencies"]}
+    assert {"numpy", "snakemake", "torch", "mnist1d"} <= names
+    assert "snakemake[reports]" in " ".join(project["dependencies"])
+    assert "scikit-image" not in names
+    assert set(project["optional-dependencies"]["dev"]) and project["scripts"]["dlrepro"]
+    dev = {re.split(r"[\[<>=!~ ]", d)[0] for d in project["optional-dependencies"]["dev"]}
+    assert dev == {"pytest", "ruff", "snakefmt"}
+    assert project["license"] == "MIT" and "MIT License" in (ROOT / "LICENSE").read_text()
