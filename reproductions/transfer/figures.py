@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from dlrepro.figures import FigureData, new, overlay_reference
 
@@ -84,6 +85,10 @@ def data_efficiency(data: FigureData) -> Figure:
         mean = t.groupby("examples_per_class")["acc"].mean()
         ax.plot(mean.index, mean.values, color=color, lw=2, marker="o", label=method)
     ax.set_xscale("log")
+    ticks = sorted(table["examples_per_class"].unique())
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training images per class of B")
     ax.set_ylabel("test accuracy on B (%)")
     ax.legend(fontsize=8)

@@ -61,12 +61,12 @@ def deepest_difference(rows: pd.DataFrame, sweep: str) -> Measurement:
     table = versus_base(rows, sweep)
     if why := _check(table, sweep):
         return Measurement(None, reason=why)
-    top = table.index.max()
+    top = int(table.index.max())
     return Measurement(
         float(table.loc[top].mean()),
         _seeds(table),
         f"{sweep} - baseB at n={top}, mean over seeds",
-        {"n": int(top), **_curve_details(table)},
+        {"n": top, **_curve_details(table)},
     )
 
 

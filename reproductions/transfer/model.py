@@ -1,8 +1,10 @@
-"""The base network and the layer surgery of Yosinski et al. (2014): copy layers 1..n, freeze.
+"""The network of Yosinski et al.'s layer-by-layer transfer, in miniature.
 
-The network is a plain stack of `L` trainable layers (conv layers, then fully connected ones,
-then the classifier), each held as one entry of `model.layers`, so that "layer n" in the paper
-is `model.layers[n - 1]` here and copying or freezing the first n layers is a slice.
+A plain stack of `L` trainable layers (conv layers, then fully connected ones, then the
+classifier), each held as one entry of `model.layers`, so that "layer n" in the paper is
+`model.layers[n - 1]` here and "layers 1..n" are the state-dict keys under `layers.0.` to
+`layers.{n-1}.`: copying them is loading that part of a state_dict, freezing them is the
+trainer's `freeze` with those prefixes.
 """
 
 from __future__ import annotations
@@ -56,40 +58,28 @@ class LayeredCNN(nn.Module):
         return x
 
 
-def build(settings: dict, n_classes: int, init_seed: int) -> LayeredCNN:
-    """The network of a run's settings, its weights drawn from a generator seeded `init_seed`."""
+def build(
+    settings: dict, n_classes: int, in_channels: int, image_size: int, init_seed: int
+) -> LayeredCNN:
+    """The network of a run's settings, its weights drawn with torch seeded `init_seed`."""
     torch.manual_seed(init_seed)  # nn layers draw their init from the global generator
-    return LayeredCNN(settings["convs"], settings["fcs"], n_classes, pooled=settings["pooled"])
+    return LayeredCNN(
+        settings["convs"],
+        settings["fcs"],
+        n_classes,
+        in_channels=in_channels,
+        image_size=image_size,
+        pooled=settings["pooled"],
+    )
 
 
-def layer_prefixes(model: LayeredCNN, n: int) -> tuple[str, ...]:
-    """State-dict key prefixes of layers 1..n."""
+def layer_prefixes(n: int) -> tuple[str, ...]:
+    """State-dict key prefixes of layers 1..n (what the trainer's `freeze` takes)."""
     return tuple(f"layers.{i}." for i in range(n))
 
 
-def copy_layers(model: LayeredCNN, source: dict[str, torch.Tensor], n: int) -> list[str]:
-    """Overwrite layers 1..n of `model` with `source`'s values; return the keys copied.
-
-    Layers above n keep their fresh initialisation (the paper's "re-initialized" upper layers).
-    """
-    prefixes = layer_prefixes(model, n)
-    own = model.state_dict()
-    keys = [k for k in own if k.startswith(prefixes)]
-    missing = [k for k in keys if k not in source]
-    if missing:
-        raise KeyError(f"base weights lack {missing}")
-    for k in keys:
-        if source[k].shape != own[k].shape:
-            raise ValueError(f"{k}: base shape {tuple(source[k].shape)} != {tuple(own[k].shape)}")
-    model.load_state_dict({**own, **{k: source[k] for k in keys}})
-    return keys
-
-
-def freeze_layers(model: LayeredCNN, n: int) -> list[str]:
-    """Stop gradients in layers 1..n; return the names of the frozen parameters."""
-    frozen = []
-    for name, p in model.named_parameters():
-        if name.startswith(layer_prefixes(model, n)):
-            p.requires_grad_(False)
-            frozen.append(name)
-    return frozen
+def bottom_layers(weights: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
+    """The entries of layers 1..n of a state_dict: what a transferred network copies (the
+    trainer loads them over its fresh initialisation; layers above n stay fresh)."""
+    prefixes = layer_prefixes(n)
+    return {k: v for k, v in weights.items() if k.startswith(prefixes)}
