@@ -21,6 +21,7 @@ Nothing is judged again: the verdicts are the ones each side's own run wrote.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import math
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from dlrepro import tables
 from dlrepro.atomic import write_text, write_with
@@ -142,6 +142,24 @@ def read_side(label: str, path: str | Path) -> Side:
             if df is not None:
                 store[d.name] = df
     return side
+
+
+def stamp(*paths: str | Path) -> str:
+    """A digest of the tables under `paths` (names, sizes, modification times): the Snakemake
+    target reruns when it changes, without making other rules' outputs its inputs (which
+    would rebuild a side with this invocation's settings instead of reading it as it is)."""
+    lines = []
+    for path in paths:
+        folder = Path(path)
+        for claims in sorted(
+            [*folder.glob("*/claims.parquet"), *folder.glob("*/*/claims.parquet")]
+        ):
+            for kind in ("claims", "runs", "metrics"):
+                f = claims.with_name(f"{kind}.parquet")
+                if f.exists():
+                    st = f.stat()
+                    lines.append(f"{f}\t{st.st_size}\t{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 # -- claims ------------------------------------------------------------------------------------
@@ -279,6 +297,8 @@ def _panels(ma: pd.DataFrame, mb: pd.DataFrame) -> list[tuple[str, str]]:
 
 def curves_png(name: str, ma: pd.DataFrame | None, mb: pd.DataFrame | None) -> bytes | None:
     """Every run's curve of each shared (split, metric), A and B in two colors, same axes."""
+    from matplotlib.figure import Figure  # here: the Snakefile imports this module on every start
+
     present = {k: v for k, v in (("a", ma), ("b", mb)) if v is not None and len(v)}
     if not present:
         return None

@@ -424,6 +424,8 @@ def end_of_run(jobs: Any) -> str:
     lines = ["", "dlrepro: verdicts"]
     for path in _job_files(jobs, "output", "claims.parquet"):
         claims = pd.read_parquet(path)
+        if "verdict" not in claims.columns:  # a comparison's claims table (dlrepro compare)
+            continue
         counts, judged = _counts(claims)
         shown = ", ".join(
             f"{counts.get(v, 0)} {v}" for v in ("reproduced", "not reproduced", "inconclusive")

@@ -227,14 +227,42 @@ def test_console_script_prints_the_changed_verdict(
     assert bad.stderr.startswith("dlrepro: ") and "is not a folder" in bad.stderr
 
 
+def test_the_stamp_changes_only_when_a_table_changes(sides: tuple[Path, Path]) -> None:
+    a, b = sides
+    before = compare.stamp(a, b)
+    assert compare.stamp(a, b) == before
+    tables.write(
+        pd.read_parquet(b / "grokking" / "claims.parquet"), b / "grokking" / "x.parquet", "claims"
+    )
+    assert compare.stamp(a, b) == before  # not a table a comparison reads
+    claims = pd.read_parquet(b / "grokking" / "claims.parquet")
+    tables.write(claims.assign(measured=5.0), b / "grokking" / "claims.parquet", "claims")
+    assert compare.stamp(a, b) != before
+
+
 @pytest.mark.workflow
-def test_snakemake_target_compares_two_folders(sides: tuple[Path, Path], tmp_path: Path) -> None:
+def test_snakemake_target_compares_two_folders_as_they_are(
+    sides: tuple[Path, Path], tmp_path: Path
+) -> None:
     work = tmp_path / "work"
     for label, side in zip("ab", sides, strict=True):
         shutil.copytree(side, work / label / "cpu")
     target = "compare/a/cpu--vs--b/cpu/compare.html"
-    snakemake(work, "--cores", "1", target)
-    page = (work / target).read_text()
-    assert "<tr class='changed'>" in page
+    proc = snakemake(work, "--cores", "1", target)
+    assert "changed grokking/delayed_generalization: reproduced (25) -> not reproduced (4)" in (
+        proc.stdout + proc.stderr
+    )
+    assert "<tr class='changed'>" in (work / target).read_text()
     table = pd.read_parquet(work / "compare/a/cpu--vs--b/cpu/claims.parquet")
     assert table["verdict_changed"].sum() == 1
+    again = snakemake(work, "--cores", "1", target)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    claims = pd.read_parquet(work / "b/cpu/grokking/claims.parquet")
+    tables.write(
+        claims.assign(measured=30.0, verdict="reproduced"),
+        work / "b/cpu/grokking/claims.parquet",
+        "claims",
+    )
+    snakemake(work, "--cores", "1", target)
+    table = pd.read_parquet(work / "compare/a/cpu--vs--b/cpu/claims.parquet")
+    assert table["verdict_changed"].sum() == 0

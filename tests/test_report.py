@@ -181,7 +181,12 @@ def test_a_run_ends_with_verdict_counts_and_the_report_path(tmp_path: Path) -> N
         fake_job(output=[str(folder / "claims.parquet")]),
         fake_job(output=[str(tmp_path / "results" / "cpu" / "report.html")]),
         fake_job(output=[str(tmp_path / "not-built-yet" / "claims.parquet")]),
+        fake_job(output=[str(tmp_path / "cmp" / "claims.parquet")]),  # dlrepro compare's
     ]
+    (tmp_path / "cmp").mkdir()
+    pd.DataFrame({"claim_id": ["a"], "verdict_a": ["reproduced"]}).to_parquet(
+        tmp_path / "cmp" / "claims.parquet"
+    )
     text = report.end_of_run(jobs)
     assert "toy (cpu): 1 reproduced, 1 not reproduced, 0 inconclusive of 2 judged" in text
     assert "runs completed 0/1" in text

@@ -1,25 +1,12 @@
-# `snakemake compare/<A>--vs--<B>/compare.html`: two result sets side by side (dlrepro/compare.py).
-# A and B are folders below the working directory, e.g. results/cpu and results/paper, or a copy
-# of another machine's results. When a side is this workflow's own <results>/<scale>, its tables
-# are built first; any other folder is read as it is. (`dlrepro compare A B` does the same
-# for folders anywhere.)
-
-
-def compare_inputs(side):
-    for scale in ("smoke", "cpu", "paper"):
-        if side == f"{RESULTS}/{scale}":
-            return [
-                f"{RESULTS}/{scale}/{repro}/{table}.parquet"
-                for repro in SELECTED
-                for table in ("claims", "runs", "metrics")
-            ]
-    return []
+# `snakemake compare/<A>--vs--<B>/compare.html`: two result sets side by side, read as they are
+# (dlrepro/compare.py). A and B are folders below the working directory, e.g. results/cpu and
+# results/paper, or a copy of another machine's results; `dlrepro compare A B` takes any two.
+# The job reruns when a table in either folder changes (the `tables` param); the tables are
+# no inputs, so that comparing never rebuilds a side with this invocation's settings.
+from dlrepro import compare as dlrepro_compare
 
 
 rule compare:
-    input:
-        a=lambda w: compare_inputs(w.a),
-        b=lambda w: compare_inputs(w.b),
     output:
         html="compare/{a}--vs--{b}/compare.html",
         claims="compare/{a}--vs--{b}/claims.parquet",
@@ -29,5 +16,7 @@ rule compare:
     localrule: True
     conda:
         "../../envs/dlrepro.yaml"
+    params:
+        tables=lambda w: dlrepro_compare.stamp(w.a, w.b),
     script:
         "../scripts/compare.py"
