@@ -1,0 +1,32 @@
+"""MNIST-1D benchmark: one run trains one of the four benchmark networks on the original or
+the spatially shuffled sequences and logs train/test accuracy along the way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from dlrepro.longform import last_value, series
+
+from . import models, training
+
+
+def train(run: Any) -> None:
+    s = run.settings
+    shuffle_seed = int(s["shuffle_seed"]) if s["shuffle"] else None
+    data = training.load(run, shuffle_seed=shuffle_seed)
+    run.data_info = data.info
+    model = models.build(s["model"], int(s["width"]))
+    training.fit(run, model.to(run.device), data)
+
+
+def summarize_run(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
+    """Final train/test accuracy, the best test accuracy seen (the notebook's "max"), size."""
+    test_error = series(metrics, "test", "error")
+    return {
+        "n_params": last_value(metrics, "model", "n_params"),
+        "train_acc": 1 - last_value(metrics, "train", "error"),
+        "test_acc": 1 - last_value(metrics, "test", "error"),
+        "test_acc_max": 1 - float(test_error.min()) if len(test_error) else float("nan"),
+    }
