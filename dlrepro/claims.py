@@ -1,15 +1,18 @@
 """Turn a claim's measured value into a verdict: reproduced, not reproduced or inconclusive.
 
 A claim is data in reproduction.yaml (statement, the paper's value, the measure, the sweeps it
-is judged on, the comparison and its threshold). The measure is a function in the task's
-MEASURES that returns a `Measurement`; this module only compares, so that thresholds live in
-the reproduction file and nothing here knows about any result.
+is judged on, the comparison and its threshold). The measure is a function in the
+reproduction's measures.MEASURES that returns a `Measurement`; this module only compares, so
+that thresholds live in the reproduction file and nothing here knows about any result.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,24 +57,48 @@ def median_over_seeds(per_seed: dict[int, float | None], what: str) -> Measureme
     )
 
 
+def spec_sha256(claim: dict[str, Any]) -> str:
+    """The claim exactly as declared (threshold, op, measure, args, sweeps ...), hashed."""
+    return hashlib.sha256(json.dumps(claim, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _wants_metrics(measure: Callable) -> bool:
+    return "metrics" in inspect.signature(measure).parameters
+
+
 def judge(
-    claim: dict[str, Any], summary: pd.DataFrame, metrics: pd.DataFrame, measures: dict
+    claim: dict[str, Any],
+    summary: pd.DataFrame,
+    metrics: pd.DataFrame,
+    measures: dict[str, Callable],
+    min_seeds: int = 1,
+    params: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
-    """Evaluate one claim on the summary rows of its sweeps; return a claims-table row."""
+    """Evaluate one claim on the summary rows of its sweeps; return a claims-table row.
+
+    `min_seeds` is the default for a claim that declares none: the seeds its sweeps run per
+    grid point, so a claim with seeds is judged on all of them. `params` are the swept
+    parameters (summary columns that a diverged run keeps under `diverged: never_reached`).
+    """
     rows = summary[summary["sweep"].isin(claim["sweeps"])]
+    need = int(claim.get("min_seeds", min_seeds))
     base = {
         "claim_id": claim["id"],
-        "statement": claim["statement"].strip(),
+        "statement": " ".join(claim["statement"].split()),
         "paper_value": str(claim["paper"]["value"]),
         "paper_source": claim["paper"]["source"],
+        "paper_comparable": bool(claim["paper"].get("comparable", True)),
         "op": claim["op"],
         "threshold": json.dumps(claim["threshold"]),
+        "min_seeds": need,
+        "could_fail": " ".join(claim.get("could_fail", "").split()),
         "deviations": claim.get("deviations", "").strip(),
+        "spec_sha256": spec_sha256(claim),
     }
 
     def row(verdict: str, m: Measurement | None, reason: str) -> dict[str, Any]:
         value = math.nan if m is None or m.value is None else float(m.value)
-        seeds = m.seeds if m else sorted(set(rows["seed"]))
+        seeds = m.seeds if m and m.seeds else sorted(set(rows["seed"]))
         details = json.dumps(m.details if m else {}, default=str, sort_keys=True)
         return {
             **base,
@@ -86,24 +113,49 @@ def judge(
     missing = sorted(set(claim["sweeps"]) - set(summary["sweep"]))
     if missing:
         return row("inconclusive", None, f"sweep(s) {missing} were not run at this scale")
-    bad = rows[rows["status"] != "completed"]
-    if len(bad):
-        what = ", ".join(f"{r.run_id} {r.status}" for r in bad.itertuples())
-        return row("inconclusive", None, f"runs did not complete: {what}")
-    run_ids = set(rows["run_id"])
-    m = measures[claim["measure"]](
+    failed = rows[rows["status"] == "failed"]
+    if len(failed):
+        return row("inconclusive", None, f"runs failed: {', '.join(failed['run_id'])}")
+    diverged = rows["status"] == "diverged"
+    policy = claim.get("diverged", "inconclusive")
+    if diverged.any():
+        ids = ", ".join(rows.loc[diverged, "run_id"])
+        if policy == "inconclusive":
+            return row(
+                "inconclusive",
+                None,
+                f"runs diverged: {ids} (a claim can count them with `diverged: never_reached` "
+                "or `exclude`)",
+            )
+        if policy == "exclude":
+            rows = rows[~diverged]
+        else:  # never_reached: the run is data, but none of its scalars were reached
+            scalars = [c for c in rows.columns if c not in (*IDENTITY, *params)]
+            rows = rows.copy()
+            rows.loc[diverged, scalars] = math.nan
+    measure = measures[claim["measure"]]
+    extra = {"metrics": metrics[metrics["run_id"].isin(set(rows["run_id"]))]}
+    m = measure(
         rows.reset_index(drop=True),
-        metrics[metrics["run_id"].isin(run_ids)],
+        **(extra if _wants_metrics(measure) else {}),
         **claim.get("args", {}),
     )
+    if not isinstance(m, Measurement):
+        raise TypeError(
+            f"measure {claim['measure']!r} returned {type(m).__name__}, not Measurement"
+        )
+    if not m.seeds:  # the engine counts the seeds of the rows the measure was given
+        m.seeds = sorted(int(s) for s in set(rows["seed"]))
     if m.value is None or not math.isfinite(m.value):
         return row("inconclusive", m, m.reason or "the measure returned no value")
-    if len(m.seeds) < claim.get("min_seeds", 1):
-        return row(
-            "inconclusive", m, f"{len(m.seeds)} seed(s) measured, {claim['min_seeds']} needed"
-        )
+    if len(m.seeds) < need:
+        return row("inconclusive", m, f"{len(m.seeds)} seed(s) measured, {need} needed")
     if claim["op"] == "informative":
         return row("inconclusive", m, "informative: measured and reported, no threshold")
     ok = OPS[claim["op"]](m.value, claim["threshold"])
     verdict = "reproduced" if ok else "not reproduced"
     return row(verdict, m, m.reason or f"measured {m.value:.4g} {claim['op']} {claim['threshold']}")
+
+
+# Summary columns that identify a run rather than measure it.
+IDENTITY = ("run_id", "sweep", "seed", "status")

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import copy
+import platform
+import shutil
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dlrepro.errors import UserError
+from dlrepro.paths import REPRODUCTIONS
 from dlrepro.reproduction import Reproduction
 from dlrepro.schema import validate
 
@@ -13,7 +19,29 @@ from dlrepro.schema import validate
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a validated copy of `config` with defaults filled; raise UserError otherwise."""
     cfg = validate(copy.deepcopy(dict(config)), "config.schema.yaml", "the configuration")
+    folder = cfg["reproductions_dir"]
+    cfg["reproductions_dir"] = str(Path(folder).resolve() if folder else REPRODUCTIONS)
     return cfg
+
+
+def overrides(cfg: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """`set` with each value read as the type of its default (the command line gives strings)."""
+    out = {}
+    for repro, values in cfg["set"].items():
+        known = defaults.get(repro, {})
+        out[repro] = {k: _like(known.get(k), v) for k, v in values.items()}
+    return out
+
+
+def _like(default: Any, value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(default, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list) and isinstance(default, list):
+        return [_like(default[0] if default else None, v) for v in value]
+    return value
 
 
 def selected(cfg: dict[str, Any], available: dict[str, Reproduction]) -> list[str]:
@@ -28,6 +56,22 @@ def selected(cfg: dict[str, Any], available: dict[str, Reproduction]) -> list[st
             f"the reproductions are {sorted(available)} (or use 'all')"
         )
     return list(dict.fromkeys(want))
+
+
+def device_kind(preference: str) -> str:
+    """The device kind `preference` means on this machine, without importing torch.
+
+    The workflow computes it on every start (a run's numbers depend on it, so it is a param of
+    training); the job itself resolves the device with torch (`resolve_device`). On a cluster
+    whose login node has no GPU, say `device=cuda` rather than `auto`.
+    """
+    if preference != "auto":
+        return preference
+    if Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi"):
+        return "cuda"
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return "mps"
+    return "cpu"
 
 
 def resolve_device(preference: str) -> str:

@@ -1,12 +1,13 @@
 """The body of each workflow job, as plain functions; workflow/scripts/*.py only unpack
-Snakemake's arguments and call these, so the same code runs from tests and notebooks."""
+Snakemake's arguments and call these by keyword, so the same code runs from tests and
+notebooks. A job loads only its own reproduction."""
 
 from __future__ import annotations
 
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ from typing import Any
 import pandas as pd
 
 from dlrepro import claims as claims_mod
-from dlrepro import figures, report, tables
+from dlrepro import figures, prereg, report, tables
 from dlrepro.atomic import write_text
 from dlrepro.config import resolve_device
 from dlrepro.errors import UserError
-from dlrepro.reproduction import Reproduction, check_task, discover
+from dlrepro.reproduction import Reproduction, Run, load
 from dlrepro.runner import records_frame, run_job
 
 
@@ -45,44 +46,92 @@ def as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def prepare(dataset: str, out: Path, data_config: dict[str, Any]) -> None:
+def load_repro(config: dict[str, Any], name: str) -> Reproduction:
+    """The one reproduction (or variant `<folder>+k=v,...`) a job works on."""
+    package = name.split("+", 1)[0]
+    folder = Path(config["reproductions_dir"]) / package
+    repro = load(folder, config.get("set", {}).get(package))
+    if repro.name != name:
+        raise UserError(
+            f"results folder {name!r} is not what the configuration makes of {package!r} "
+            f"({repro.name!r}); pass the same --config set=... as the run that made it"
+        )
+    return repro
+
+
+def prepare(*, dataset: str, out: Path, sha256_out: Path, data_config: dict[str, Any]) -> None:
     from dlrepro import data
+    from dlrepro.atomic import file_sha256
 
     info = data.prepare(dataset, Path(out), data_config)
+    # The checksum of the prepared content: training reruns when it changes, not the mtime.
+    write_text(sha256_out, (info.get("sha256") or file_sha256(Path(out))) + "\n")
     print(f"prepared {dataset}: {json.dumps(info, default=str)}")
 
 
 def train(
-    repro_name: str,
-    scale: str,
-    run_id: str,
-    seeds: list[int] | None,
+    *,
+    config: dict[str, Any],
+    run_json: str,
     device: str,
     threads: int,
     datasets: list[str],
+    init_weights: str | None,
     metrics: Path,
     record: Path,
-    checkpoint: Path,
-    checkpoint_seconds: float,
+    weights: Path,
 ) -> str:
-    repro = discover()[repro_name]
-    run = repro.run(scale, run_id, seeds)
-    paths = {Path(p).stem: Path(p) for p in datasets}
-    return run_job(
+    """Train one run. A failed run (a crash, not a divergence) exits non-zero after writing
+    its log, keeping its checkpoint: the next workflow run, or `--retries N`, resumes it."""
+    run = Run.from_json(run_json)
+    repro = load_repro(config, run.reproduction)
+    checkpoint = Path(record).parents[2] / "checkpoints" / f"{run.run_id}.pt"
+    import inspect
+
+    if "weights_path" not in inspect.signature(run_job).parameters:  # TEMPORARY until runner lands
+        import torch
+
+        status = run_job(
+            repro,
+            run,
+            resolve_device(device),
+            threads,
+            {Path(p).stem: Path(p) for p in datasets},
+            Path(metrics),
+            Path(record),
+            checkpoint,
+            float(config["checkpoint_seconds"]),
+            stream=sys.stdout,
+        )
+        torch.save({}, weights)
+        if status == "failed":
+            raise RuntimeError(f"run {run.run_id} failed")
+        return status
+    status = run_job(
         repro,
         run,
-        resolve_device(device),
-        threads,
-        paths,
-        Path(metrics),
-        Path(record),
-        Path(checkpoint),
-        checkpoint_seconds,
+        device=resolve_device(device),
+        threads=threads,
+        datasets={Path(p).stem: Path(p) for p in datasets},
+        metrics_path=Path(metrics),
+        record_path=Path(record),
+        checkpoint_path=checkpoint,
+        checkpoint_seconds=float(config["checkpoint_seconds"]),
+        weights_path=Path(weights),
+        init_weights=Path(init_weights) if init_weights else None,
         stream=sys.stdout,
     )
+    if status == "failed":
+        raise RuntimeError(
+            f"run {run.run_id} failed (see above); its checkpoint is kept, so running the "
+            "workflow again (or --retries N) resumes it"
+        )
+    return status
 
 
 def collect(
+    *,
+    config: dict[str, Any],
     repro_name: str,
     metric_files: list[str],
     record_files: list[str],
@@ -90,7 +139,7 @@ def collect(
     out_runs: Path,
     out_summary: Path,
 ) -> None:
-    repro = discover()[repro_name]
+    repro = load_repro(config, repro_name)
     records = [json.loads(Path(f).read_text()) for f in record_files]
     scale = records[0]["scale"]
     params = repro.swept_params(scale)
@@ -129,27 +178,56 @@ def summarize(
 
 
 def judge_claims(
-    repro_name: str, scale: str, summary: Path, metrics: Path, out: Path, out_html: Path
+    *,
+    config: dict[str, Any],
+    repro_name: str,
+    scale: str,
+    summary: Path,
+    metrics: Path,
+    runs: Path,
+    out: Path,
+    out_html: Path,
 ) -> pd.DataFrame:
-    repro = discover()[repro_name]
-    check_task(repro)
+    repro = load_repro(config, repro_name)
     s = tables.read(summary, "summary")
     m = tables.read(metrics, "metrics")
+    r = tables.read(runs, "runs")
+    seeds = config.get("seeds")
     rows = []
-    for claim in repro.claims:
-        if scale not in claim.get("scales", [scale]):
-            continue
-        row = claims_mod.judge(claim, s, m, repro.task.MEASURES)
-        rows.append({"reproduction": repro.name, "scale": scale, **row})
+    for claim in repro.claims_at(scale):
+        row = claims_mod.judge(
+            claim,
+            s,
+            m,
+            repro.measures,
+            min_seeds=repro.seeds_per_point(scale, claim["sweeps"], seeds),
+            params=repro.swept_params(scale),
+        )
+        judged = r[r["sweep"].isin(claim["sweeps"])]["finished_at"].tolist()
+        changed = prereg.threshold_changed(repro.folder / "reproduction.yaml", claim)
+        rows.append(
+            {
+                "reproduction": repro.name,
+                "scale": scale,
+                **row,
+                "threshold_commit": changed["commit"],
+                "threshold_date": changed["date"],
+                "runs_finished_at": min(judged, default=""),
+                "revised_after_results": prereg.revised_after(changed["date"], judged),
+            }
+        )
         print(f"{claim['id']}: {row['verdict']} (measured {row['measured']:.4g}; {row['reason']})")
     df = pd.DataFrame(rows, columns=list(tables.COLUMNS["claims"]))
-    df = df.astype({"n_seeds": "int64", "measured": "float64"})
+    df = df.astype({"n_seeds": "int64", "min_seeds": "int64", "measured": "float64"})
+    df = df.astype({"paper_comparable": "bool", "revised_after_results": "bool"})
     tables.write(df, out, "claims")
     write_text(out_html, report.claims_table_html(df, standalone=True))
     return df
 
 
 def figure(
+    *,
+    config: dict[str, Any],
     repro_name: str,
     scale: str,
     figure_id: str,
@@ -159,8 +237,7 @@ def figure(
     out_png: Path,
     out_svg: Path,
 ) -> None:
-    repro = discover()[repro_name]
-    check_task(repro)
+    repro = load_repro(config, repro_name)
     data = figures.FigureData(
         scale=scale,
         metrics=tables.read(metrics, "metrics"),
@@ -168,20 +245,21 @@ def figure(
         runs=tables.read(runs, "runs"),
         reference=repro.reference(),
     )
-    draw: Callable = repro.task.FIGURES[figure_id]
+    draw = repro.figure_functions[figure_id]
     spec = next(f for f in repro.figures if f["id"] == figure_id)
     fig = draw(data)
     figures.save(fig, out_png, out_svg, title=spec["title"])
 
 
-def build_report(scale: str, claim_files: list[str], run_files: list[str], out: Path) -> None:
-    repros = discover()
+def build_report(
+    *, config: dict[str, Any], scale: str, claim_files: list[str], run_files: list[str], out: Path
+) -> None:
     sections = []
     for claims_path, runs_path in zip(claim_files, run_files, strict=True):
         name = Path(claims_path).parent.name
         sections.append(
             report.Section(
-                repro=repros[name],
+                repro=load_repro(config, name),
                 claims=tables.read(claims_path, "claims"),
                 runs=tables.read(runs_path, "runs"),
                 figure_dir=Path(claims_path).parent / "figures",

@@ -38,9 +38,41 @@ def _explain(error: jsonschema.ValidationError) -> str:
     return f"{where} = {error.instance!r}: {error.message}"
 
 
+def coerce(value: Any, schema: dict[str, Any]) -> Any:
+    """Read strings as YAML where the schema wants something else.
+
+    `snakemake --config seeds=[0,1,2]` hands over ['0', '1', '2']: Snakemake parses command-line
+    values with YAML's BaseLoader, which keeps every scalar a string. A string is replaced by its
+    YAML reading only where that reading fits the schema and the string does not.
+    """
+    validator_cls = jsonschema.validators.validator_for(schema)
+    if isinstance(value, str):
+        if validator_cls(schema).is_valid(value):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if validator_cls(schema).is_valid(parsed) else value
+    branches = [schema, *schema.get("oneOf", []), *schema.get("anyOf", [])]
+    if isinstance(value, dict):
+        out = dict(value)
+        for b in branches:
+            for key, sub in b.get("properties", {}).items():
+                if key in out:
+                    out[key] = coerce(out[key], sub)
+        return out
+    if isinstance(value, list):
+        for b in branches:
+            if isinstance(b.get("items"), dict):
+                return [coerce(v, b["items"]) for v in value]
+    return value
+
+
 def validate(instance: Any, schema_name: str, source: str) -> Any:
     """Validate `instance` against a schema, filling `default`s; raise UserError on problems."""
     schema = load_schema(schema_name)
+    instance = coerce(instance, schema)
     validator_cls = jsonschema.validators.validator_for(schema)
     errors = sorted(validator_cls(schema).iter_errors(instance), key=lambda e: list(e.path))
     if errors:

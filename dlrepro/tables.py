@@ -13,8 +13,10 @@ runs.parquet (one row per run: the run record)
 summary.parquet (one row per run: scalars computed by the reproduction's `summarize`)
     run_id, sweep, seed, status, <swept parameters>, <reproduction-specific scalar columns>
 claims.parquet (one row per claim)
-    reproduction, scale, claim_id, statement, paper_value, paper_source, measured, op,
-    threshold, verdict, reason, n_seeds, seeds, deviations, details_json
+    reproduction, scale, claim_id, statement, paper_value, paper_source, paper_comparable,
+    measured, op, threshold, verdict, reason, n_seeds, min_seeds, seeds, could_fail,
+    deviations, details_json, spec_sha256, threshold_commit, threshold_date,
+    runs_finished_at, revised_after_results
 
 Only `elapsed_s`, `started_at`, `finished_at` and `wall_s` depend on the wall clock; every other
 value is a function of the code, the settings and the seed.
@@ -79,14 +81,22 @@ COLUMNS: dict[str, dict[str, str]] = {
         "paper_value": "O",
         "paper_source": "O",
         "measured": "f",
+        "paper_comparable": "b",  # False: the paper's value is context, not a comparison
         "op": "O",
         "threshold": "O",
         "verdict": "O",
         "reason": "O",
         "n_seeds": "i",
+        "min_seeds": "i",
         "seeds": "O",
+        "could_fail": "O",
         "deviations": "O",
         "details_json": "O",
+        "spec_sha256": "O",  # sha256 of the claim as declared
+        "threshold_commit": "O",  # git commit where op/threshold took this value, or "uncommitted"
+        "threshold_date": "O",
+        "runs_finished_at": "O",  # when the first judged run finished
+        "revised_after_results": "b",
     },
 }
 

@@ -19,8 +19,8 @@ def summary(statuses=("completed", "completed", "completed"), values=(3.0, 5.0, 
     )
 
 
-def median_x(summary, metrics):
-    return median_over_seeds({int(r.seed): r.x for r in summary.itertuples()}, "x")
+def median_x(rows):
+    return median_over_seeds({int(r.seed): r.x for r in rows.itertuples()}, "x")
 
 
 MEASURES = {"median_x": median_x}
@@ -70,7 +70,73 @@ def test_a_diverged_run_makes_the_claim_inconclusive():
         claim(), summary(statuses=("completed", "diverged", "completed")), METRICS, MEASURES
     )
     assert row["verdict"] == "inconclusive"
-    assert "a-s1 diverged" in row["reason"]
+    assert "runs diverged: a-s1" in row["reason"]
+
+
+def test_diverged_never_reached_passes_the_run_to_the_measure_as_never_reaching():
+    row = judge(
+        claim(diverged="never_reached"),
+        summary(statuses=("completed", "diverged", "completed")),
+        METRICS,
+        MEASURES,
+    )
+    # median_over_seeds: a seed whose event never came makes the value unknown
+    assert row["verdict"] == "inconclusive"
+    assert "seed(s) [1]" in row["reason"]
+
+    def best_seed(rows):  # a measure that treats "never reached" as data
+        return Measurement(float(rows["x"].max()))
+
+    row = judge(
+        claim(diverged="never_reached", measure="best"),
+        summary(statuses=("completed", "diverged", "completed"), values=(3.0, 9.0, 4.0)),
+        METRICS,
+        {"best": best_seed},
+    )
+    assert (row["verdict"], row["measured"]) == ("reproduced", 4.0)  # the diverged 9.0 is NaN
+
+
+def test_diverged_exclude_judges_the_other_runs():
+    row = judge(
+        claim(diverged="exclude", min_seeds=2),
+        summary(statuses=("completed", "diverged", "completed")),
+        METRICS,
+        MEASURES,
+    )
+    # judged on seeds 0 and 2 alone: median(3, 4) = 3.5 < 4
+    assert (row["verdict"], row["measured"], row["seeds"]) == ("not reproduced", 3.5, "[0, 2]")
+
+
+def test_a_measure_gets_the_metrics_table_only_when_it_asks_for_it():
+    seen = {}
+
+    def wants(rows, metrics):
+        seen["metrics"] = metrics
+        return Measurement(5.0)
+
+    judge(claim(measure="w"), summary(), METRICS, {"w": wants})
+    assert "metrics" in seen
+    judge(claim(measure="n"), summary(), METRICS, {"n": lambda rows: Measurement(5.0)})
+
+
+def test_seeds_a_measure_leaves_empty_are_the_seeds_of_its_rows():
+    row = judge(claim(min_seeds=3), summary(), METRICS, {"median_x": lambda r: Measurement(5.0)})
+    assert (row["verdict"], row["seeds"]) == ("reproduced", "[0, 1, 2]")
+
+
+def test_min_seeds_defaults_to_the_seeds_the_sweeps_run():
+    c = claim()
+    del c["min_seeds"]
+    one_seed = {"median_x": lambda r: Measurement(5.0, seeds=[0])}
+    row = judge(c, summary(), METRICS, one_seed, min_seeds=3)
+    assert row["verdict"] == "inconclusive"
+    assert "1 seed(s) measured, 3 needed" in row["reason"]
+
+
+def test_every_row_carries_the_sha256_of_its_claim_spec():
+    a = judge(claim(), summary(), METRICS, MEASURES)["spec_sha256"]
+    b = judge(claim(threshold=4.0001), summary(), METRICS, MEASURES)["spec_sha256"]
+    assert len(a) == 64 and a != b
 
 
 def test_too_few_seeds_is_inconclusive():
@@ -98,6 +164,6 @@ def test_informative_claims_report_the_value_without_a_verdict():
 
 
 def test_measurement_without_value_is_inconclusive():
-    measures = {"median_x": lambda s, m: Measurement(None, reason="budget too short")}
+    measures = {"median_x": lambda rows: Measurement(None, reason="budget too short")}
     row = judge(claim(), summary(), METRICS, measures)
     assert (row["verdict"], row["reason"]) == ("inconclusive", "budget too short")

@@ -46,7 +46,7 @@ def test_a_wrong_type_is_refused():
 
 def test_an_unknown_verdict_is_refused():
     cols = tables.COLUMNS["claims"]
-    row = {c: ("x" if k == "O" else 1) for c, k in cols.items()}
+    row = {c: {"O": "x", "b": True}.get(k, 1) for c, k in cols.items()}
     row["verdict"] = "probably"
     with pytest.raises(tables.SchemaError, match="unknown verdict"):
         tables.check(pd.DataFrame([row]).astype({"measured": float}), "claims")

@@ -1,13 +1,18 @@
-# Configuration, reproduction discovery and the input functions every rule shares.
+# Configuration, reproduction discovery, the result paths and the input functions every rule
+# shares. Everything the user can get wrong is checked here, before any job runs.
 import json
+import re
 import sys
 
 sys.path.insert(
     0, workflow.basedir
 )  # the dlrepro package, also without `pip install -e .`
 
+from pathlib import Path
+
 from dlrepro import config as dlconfig
 from dlrepro import reproduction as dlrepro_repro
+from dlrepro.data import BUILDERS  # names only: no torch import
 from dlrepro.errors import UserError
 
 
@@ -19,31 +24,51 @@ def _fail(message):
 
 try:
     CFG = dlconfig.check_config(config)
-    REPROS = dlrepro_repro.discover()
+    REPROS = dlrepro_repro.discover(
+        Path(CFG["reproductions_dir"]), CFG["set"], datasets=sorted(BUILDERS)
+    )
+    for _r in REPROS.values():
+        _r.check_code()
     SELECTED = dlconfig.selected(CFG, REPROS)
+    # The device kind a run trains on is part of what its numbers depend on.
+    DEVICE = dlconfig.device_kind(CFG["device"])
 except UserError as e:
     _fail(e)
 
+config.update(
+    CFG
+)  # jobs read the checked configuration (defaults filled, values typed)
 SCALE = CFG["scale"]
 RESULTS = CFG["results"].rstrip("/")
 SEEDS = CFG["seeds"]
+# A reproduction's results folder is its name, `<folder>+<key>=<value>,...` for a variant.
+BY_NAME = {r.name: r for r in REPROS.values()}
+
+# Every result path, written once.
+REPRO_DIR = f"{RESULTS}/{{scale}}/{{repro}}"
+RUN_DIR = f"{REPRO_DIR}/runs/{{run_id}}"
+DATA = f"{RESULTS}/data/{{dataset}}"
 
 
 wildcard_constraints:
     scale="smoke|cpu|paper",
-    repro="|".join(REPROS) or "NONE",
+    repro="|".join(re.escape(n) for n in BY_NAME) or "NONE",
     run_id=r"[A-Za-z0-9._-]+",
     dataset=r"[a-z0-9_]+",
     figure=r"[a-z0-9_]+",
 
 
-def runs_of(scale, repro):
-    return REPROS[repro].runs(scale, SEEDS)
+def repro_of(wildcards):
+    return BY_NAME[wildcards.repro]
+
+
+def runs_of(scale, name):
+    return BY_NAME[name].runs(scale, SEEDS)
 
 
 def find_run(wildcards):
     try:
-        return REPROS[wildcards.repro].run(wildcards.scale, wildcards.run_id, SEEDS)
+        return repro_of(wildcards).run(wildcards.scale, wildcards.run_id, SEEDS)
     except UserError as e:
         _fail(e)
 
@@ -53,20 +78,42 @@ def run_files(kind):
 
     def files(wildcards):
         return [
-            f"{RESULTS}/{wildcards.scale}/{wildcards.repro}/runs/{r.run_id}/{kind}"
+            RUN_DIR.format(
+                scale=wildcards.scale, repro=wildcards.repro, run_id=r.run_id
+            )
+            + f"/{kind}"
             for r in runs_of(wildcards.scale, wildcards.repro)
         ]
 
     return files
 
 
-def run_datasets(wildcards):
-    return [f"{RESULTS}/data/{d}.pt" for d in find_run(wildcards).datasets]
+def train_inputs(wildcards):
+    """A run reads its datasets and, with `init_from`, its base run's final weights.
+
+    The big dataset file is `ancient`: a rebuilt dataset reruns training only when its sha256
+    (the small `.sha256` file, which Snakemake compares by checksum) changed, not its mtime.
+    """
+    run = find_run(wildcards)
+    inputs = {
+        "datasets": [ancient(DATA.format(dataset=d) + ".pt") for d in run.datasets],
+        "stamps": [DATA.format(dataset=d) + ".sha256" for d in run.datasets],
+    }
+    if run.init_from:
+        base = RUN_DIR.format(
+            scale=wildcards.scale, repro=wildcards.repro, run_id=run.init_from
+        )
+        inputs["init"] = f"{base}/weights.pt"
+    return inputs
 
 
-def run_settings(wildcards):
-    # Deterministic text, so that Snakemake's params trigger reruns a run only when it changed.
-    return json.dumps(find_run(wildcards).settings, sort_keys=True)
+def run_params(wildcards):
+    # Deterministic text of everything the run's numbers depend on besides code and data.
+    return find_run(wildcards).to_json()
+
+
+def train_code(wildcards):
+    return repro_of(wildcards).train_code_hash
 
 
 def run_priority(wildcards):
@@ -74,37 +121,62 @@ def run_priority(wildcards):
 
 
 def run_threads(wildcards):
-    return CFG["threads"] or REPROS[wildcards.repro].scale(wildcards.scale).get(
+    return CFG["threads"] or repro_of(wildcards).scale(wildcards.scale).get(
         "threads", 1
     )
 
 
 def run_resource(name, default):
     def value(wildcards):
-        res = REPROS[wildcards.repro].scale(wildcards.scale).get("resources", {})
+        res = repro_of(wildcards).scale(wildcards.scale).get("resources", {})
         return res.get(name, default)
 
     return value
 
 
-def figure_files(scale, repro, ext="png"):
+def analysis_code(wildcards):
+    """Files claims, figures and reports are computed from besides the tables: the
+    reproduction's yaml, reference points and Python, and the engine. They take seconds, so
+    any change to one reruns them."""
+    return [str(p) for p in repro_of(wildcards).code_files("analysis")]
+
+
+def claim_specs(wildcards):
+    claims = repro_of(wildcards).claims_at(wildcards.scale)
+    return json.dumps(claims, sort_keys=True)
+
+
+def figure_spec(wildcards):
+    spec = [f for f in repro_of(wildcards).figures if f["id"] == wildcards.figure]
+    return json.dumps(spec, sort_keys=True)
+
+
+def figure_files(scale, name, ext="png"):
     return [
-        f"{RESULTS}/{scale}/{repro}/figures/{fig['id']}.{ext}"
-        for fig in REPROS[repro].figures
+        f"{RESULTS}/{scale}/{name}/figures/{fig['id']}.{ext}"
+        for fig in BY_NAME[name].figures
     ]
 
 
-def repro_outputs(scale, repro):
-    base = f"{RESULTS}/{scale}/{repro}"
+def repro_outputs(scale, name):
+    base = REPRO_DIR.format(scale=scale, repro=name)
     return [f"{base}/claims.parquet", f"{base}/summary.parquet"] + figure_files(
-        scale, repro
+        scale, name
     )
 
 
-def repro_targets(scale, repro):
-    return repro_outputs(scale, repro) + [f"{RESULTS}/{scale}/{repro}/report.html"]
+def repro_targets(scale, name):
+    return repro_outputs(scale, name) + [
+        REPRO_DIR.format(scale=scale, repro=name) + "/report.html"
+    ]
 
 
 def scale_targets(scale):
-    per_repro = [f for repro in SELECTED for f in repro_targets(scale, repro)]
+    per_repro = [
+        f for package in SELECTED for f in repro_targets(scale, REPROS[package].name)
+    ]
     return per_repro + [f"{RESULTS}/{scale}/report.html"]
+
+
+def selected_names():
+    return [REPROS[p].name for p in SELECTED]

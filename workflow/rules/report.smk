@@ -3,13 +3,14 @@
 
 rule repro_report:
     input:
-        claims=f"{RESULTS}/{{scale}}/{{repro}}/claims.parquet",
-        runs=f"{RESULTS}/{{scale}}/{{repro}}/runs.parquet",
+        claims=f"{REPRO_DIR}/claims.parquet",
+        runs=f"{REPRO_DIR}/runs.parquet",
         figures=lambda w: figure_files(w.scale, w.repro),
+        code=analysis_code,
     output:
-        f"{RESULTS}/{{scale}}/{{repro}}/report.html",
+        f"{REPRO_DIR}/report.html",
     log:
-        f"{RESULTS}/{{scale}}/{{repro}}/logs/report.log",
+        f"{REPRO_DIR}/logs/report.log",
     conda:
         "../../envs/dlrepro.yaml"
     script:
@@ -18,9 +19,16 @@ rule repro_report:
 
 rule report:
     input:
-        claims=lambda w: [f"{RESULTS}/{w.scale}/{r}/claims.parquet" for r in SELECTED],
-        runs=lambda w: [f"{RESULTS}/{w.scale}/{r}/runs.parquet" for r in SELECTED],
-        figures=lambda w: [f for r in SELECTED for f in figure_files(w.scale, r)],
+        claims=lambda w: [
+            f"{RESULTS}/{w.scale}/{r}/claims.parquet" for r in selected_names()
+        ],
+        runs=lambda w: [
+            f"{RESULTS}/{w.scale}/{r}/runs.parquet" for r in selected_names()
+        ],
+        figures=lambda w: [
+            f for r in selected_names() for f in figure_files(w.scale, r)
+        ],
+        code=[str(p) for p in sorted(Path(workflow.basedir, "dlrepro").glob("*.py"))],
     output:
         f"{RESULTS}/{{scale}}/report.html",
     log:

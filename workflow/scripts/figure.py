@@ -3,12 +3,13 @@ from dlrepro import jobs
 sm = snakemake
 with jobs.job_log(sm.log[0]):
     jobs.figure(
-        sm.wildcards.repro,
-        sm.wildcards.scale,
-        sm.wildcards.figure,
-        sm.input.metrics,
-        sm.input.summary,
-        sm.input.runs,
-        sm.output.png,
-        sm.output.svg,
+        config=sm.config,
+        repro_name=sm.wildcards.repro,
+        scale=sm.wildcards.scale,
+        figure_id=sm.wildcards.figure,
+        metrics=sm.input.metrics,
+        summary=sm.input.summary,
+        runs=sm.input.runs,
+        out_png=sm.output.png,
+        out_svg=sm.output.svg,
     )

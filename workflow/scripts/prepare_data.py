@@ -1,4 +1,10 @@
 from dlrepro import jobs
 
-with jobs.job_log(snakemake.log[0]):
-    jobs.prepare(snakemake.wildcards.dataset, snakemake.output[0], snakemake.params.data)
+sm = snakemake
+with jobs.job_log(sm.log[0]):
+    jobs.prepare(
+        dataset=sm.wildcards.dataset,
+        out=sm.output.data,
+        sha256_out=sm.output.sha256,
+        data_config=sm.config["data"],
+    )

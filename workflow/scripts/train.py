@@ -3,15 +3,13 @@ from dlrepro import jobs
 sm = snakemake
 with jobs.job_log(sm.log[0]):
     jobs.train(
-        repro_name=sm.wildcards.repro,
-        scale=sm.wildcards.scale,
-        run_id=sm.wildcards.run_id,
-        seeds=sm.params.seeds,
+        config=sm.config,
+        run_json=sm.params.run,
         device=sm.params.device,
         threads=sm.threads,
-        datasets=list(sm.input.datasets),
+        datasets=jobs.as_list(sm.input.get("datasets", [])),
+        init_weights=sm.input.get("init"),
         metrics=sm.output.metrics,
         record=sm.output.record,
-        checkpoint=sm.params.checkpoint,
-        checkpoint_seconds=sm.params.checkpoint_seconds,
+        weights=sm.output.weights,
     )
