@@ -20,21 +20,35 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analyse.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/preflight.smk"
+
+
+# Cheap rules run where Snakemake runs, so that a cluster run does not queue them.
+localrules:
+    all,
+    prepare_data,
+    collect,
+    claims,
+    figure,
+    repro_report,
+    report,
 
 
 rule all:
     input:
-        scale_targets(SCALE),
+        preflight_targets(SCALE) if CFG["preflight"] else scale_targets(SCALE),
 
 
-# `snakemake <name>` builds one reproduction (its claims, figures and its own report page).
+# `snakemake <name>` builds one reproduction (its claims, figures and its own report page);
+# with `--config set=...` it builds the variant, in its own folder.
 for _name in REPROS:
 
     rule:
         name:
             _name
         input:
-            repro_targets(SCALE, _name),
+            repro_targets(SCALE, REPROS[_name].name),
+        localrule: True
 
 
 # The end of a run: verdict counts per reproduction and the report's path; after a failure, the
