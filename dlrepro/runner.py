@@ -1,17 +1,27 @@
 """Drive one training run: threads, seed, device, metrics, checkpoints, divergence, record.
 
-A reproduction's `task.train(run)` receives a `RunContext` and writes its own loop (as in
-nanoGPT's train.py); the context does the bookkeeping every loop needs:
+A reproduction's `task.train(run)` receives a `RunContext` and writes its loop (as in nanoGPT's
+train.py), or hands the run to the shared image-classification trainer (dlrepro.trainer). The
+context owns what survives a restart: a task registers its model, optimizer and generators
+once, and the context saves and restores them:
 
-    state = run.resume()                 # None on a fresh start, else what was checkpointed
+    run.register(model=model, optimizer=opt, generators=[g], progress=progress_dict)
+    start = run.resume()                  # 1 on a fresh start, else the step after the checkpoint
     for step in range(start, total + 1):
         ...train...
-        run.check_finite(loss=loss)      # raises Diverged on NaN/inf
-        run.log(step, "train", {"loss": loss, "acc": acc})
+        run.check_finite(loss=loss)       # raises Diverged on NaN/inf
+        run.log(step, "train", {"loss": loss})
         run.progress(step, total, loss=loss)
-        run.maybe_checkpoint(step, lambda: {"model": model.state_dict(), ...})
+        run.maybe_checkpoint(step)        # every few minutes: everything registered
 
-`run_job` wraps that call and writes metrics.parquet and run.json, whatever the run's fate.
+Steps count from 1; step 0 is the state before training. `run_job` wraps `train` and writes
+metrics.parquet, run.json and the registered model's final weights, whatever the run's fate.
+
+A resumed run continues with the same numbers as an uninterrupted one: the checkpoint holds
+the registered objects, the metrics so far, torch's global RNG and, on CUDA, the device's RNG.
+On the CPU that is bit-exact. On a GPU it is as exact as the kernels are deterministic
+(`torch.use_deterministic_algorithms` is on, with warnings only, so a kernel without a
+deterministic version may still differ in the last bits).
 """
 
 from __future__ import annotations
@@ -21,7 +31,6 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -41,29 +50,124 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class Datasets(dict):
+    """Prepared dataset files by name; naming one the scale does not list is a UserError."""
+
+    def __init__(self, paths: dict[str, Path], run_id: str) -> None:
+        super().__init__(paths)
+        self.run_id = run_id
+
+    def __missing__(self, name: str) -> Path:
+        raise UserError(
+            f"run {self.run_id} reads dataset {name!r}, but its scale lists only "
+            f"{sorted(self)}; add it to the scale's (or the sweep's) `datasets` in "
+            "reproduction.yaml"
+        )
+
+
+def _is_restorable(obj: Any) -> bool:
+    return (
+        hasattr(obj, "state_dict")
+        or isinstance(obj, torch.Generator | torch.Tensor | dict)
+        or (isinstance(obj, list | tuple) and all(isinstance(g, torch.Generator) for g in obj))
+    )
+
+
+def _state_of(obj: Any) -> Any:
+    if hasattr(obj, "state_dict"):
+        return obj.state_dict()
+    if isinstance(obj, torch.Generator):
+        return obj.get_state()
+    if isinstance(obj, list | tuple):
+        return [g.get_state() for g in obj]
+    if isinstance(obj, dict):
+        return dict(obj)
+    return obj  # a tensor: torch.save copies it when the checkpoint is written
+
+
+def _restore(obj: Any, state: Any) -> None:
+    """Put `state` back into `obj` in place, so that the task's references stay valid."""
+    if hasattr(obj, "load_state_dict"):
+        obj.load_state_dict(state)
+    elif isinstance(obj, torch.Generator):
+        obj.set_state(state.cpu())  # generator states are CPU byte tensors, even on CUDA
+    elif isinstance(obj, list | tuple):
+        for g, s in zip(obj, state, strict=True):
+            g.set_state(s.cpu())
+    elif isinstance(obj, dict):
+        obj.clear()
+        obj.update(state)
+    else:
+        with torch.no_grad():
+            obj.copy_(state)
+
+
+class RunningMeans:
+    """Means of values over the steps between two logs (e.g. the training loss of the batches
+    since the last log). Register it with the RunContext and it survives a restart.
+
+        sums.add(len(y), loss=loss * len(y), wrong=float(wrong))   # sums, and their count
+        means = sums.pop()                                         # {"loss": ..., "wrong": ...}
+    """
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0.0
+
+    def add(self, count: float, **sums: float) -> None:
+        for key, value in sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+        self.count += count
+
+    def pop(self) -> dict[str, float]:
+        """The means since the last pop, then start again."""
+        means = {key: value / self.count for key, value in self.sums.items()}
+        self.sums, self.count = {}, 0.0
+        return means
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sums, self.count = dict(state["sums"]), float(state["count"])
+
+
 class RunContext:
-    """What a task's training loop sees: the run's settings and the engine's bookkeeping."""
+    """What a task's training loop sees: the run's settings and the engine's bookkeeping.
+
+    Fields: `settings` (every setting, resolved), `seed`, `run_id`, `device` (torch.device),
+    `threads`, `datasets[name]` (prepared file), `data_info` and `model_info` (dicts the task
+    fills with what it read, e.g. checksums and sizes, and what it trained, e.g. the model's
+    configuration and parameter count; both go into run.json), `run` (the Run: sweep,
+    params, ...).
+    """
 
     def __init__(
         self,
         run: Run,
+        *,
         device: str,
         threads: int,
         datasets: dict[str, Path],
         checkpoint_path: Path,
         checkpoint_seconds: float,
-        stream: TextIO,
+        init_weights: Path | None = None,
+        stream: TextIO = sys.stdout,
     ) -> None:
         self.run = run
+        self.run_id = run.run_id
         self.settings = run.settings
         self.seed = run.seed
         self.device = torch.device(device)
         self.threads = threads
-        self.datasets = datasets
-        self.data_info: dict[str, Any] = {}  # tasks add dataset checksums/sizes here
+        self.datasets = Datasets(datasets, run.run_id)
+        self.data_info: dict[str, Any] = {}
+        self.model_info: dict[str, Any] = {}
         self._ckpt = checkpoint_path
         self._ckpt_every = checkpoint_seconds
+        self._init_weights = init_weights
         self._out = stream
+        self._tracked: dict[str, Any] = {}
         self._rows: list[list[Any]] = []
         self._elapsed_before = 0.0
         self._t0 = time.perf_counter()
@@ -77,7 +181,7 @@ class RunContext:
         return self._elapsed_before + time.perf_counter() - self._t0
 
     def print(self, message: str) -> None:
-        print(f"[{self.run.reproduction} {self.run.run_id}] {message}", file=self._out, flush=True)
+        print(f"[{self.run.reproduction} {self.run_id}] {message}", file=self._out, flush=True)
 
     def progress(self, step: int, total: int, force: bool = False, **values: float) -> None:
         """Print step, values and an ETA, at most every few seconds (and at the last step)."""
@@ -110,14 +214,38 @@ class RunContext:
         if bad:
             raise Diverged(f"non-finite {bad} at step {self.last_step}")
 
-    # -- checkpoints -------------------------------------------------------------------------
-    def maybe_checkpoint(
-        self, step: int, state_fn: Callable[[], dict[str, Any]], force: bool = False
-    ) -> bool:
-        """Save `state_fn()` if the checkpoint interval has passed; return whether it saved.
+    # -- training state ----------------------------------------------------------------------
+    def register(
+        self,
+        model: torch.nn.Module | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        generators: list[torch.Generator] | tuple[torch.Generator, ...] = (),
+        **extra: Any,
+    ) -> None:
+        """Declare, once, what a checkpoint saves and `resume` restores in place.
 
-        Call it at the end of a step, after logging: a resumed run continues after `step`.
+        `model` is also what the run's final weights file holds. `extra` takes anything with
+        `state_dict`/`load_state_dict` (schedulers, RunningMeans), tensors and dicts (for
+        plain values such as an epoch's order or a stop step: keep them in a dict that the
+        loop reads and writes).
         """
+        if self._tracked:
+            raise RuntimeError("run.register is called once, with everything to checkpoint")
+        tracked = {"model": model, "optimizer": optimizer, "generators": list(generators)}
+        tracked.update(extra)
+        for name, obj in tracked.items():
+            if obj is not None and not _is_restorable(obj):
+                raise TypeError(
+                    f"run.register({name}=...) got a {type(obj).__name__}, which cannot be "
+                    "restored in place; register a dict, a tensor, a generator or an object "
+                    "with state_dict()"
+                )
+        self._tracked = {k: v for k, v in tracked.items() if v is not None}
+
+    def maybe_checkpoint(self, step: int, force: bool = False) -> bool:
+        """Save the registered objects if the checkpoint interval has passed; return whether
+        it saved. Call it at the end of a step, after logging: a resumed run continues with
+        the step after `step`."""
         if not force and time.perf_counter() - self._last_ckpt < self._ckpt_every:
             return False
         blob = {
@@ -126,34 +254,68 @@ class RunContext:
             "elapsed": self.elapsed(),
             "rows": self._rows,
             "torch_rng": torch.get_rng_state(),
-            "state": state_fn(),
+            "state": {name: _state_of(obj) for name, obj in self._tracked.items()},
         }
+        if self.device.type == "cuda":
+            blob["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         write_with(self._ckpt, lambda tmp: torch.save(blob, tmp))
         self._last_ckpt = time.perf_counter()
         return True
 
-    def resume(self) -> dict[str, Any] | None:
-        """Load the last checkpoint of this exact run (same settings), or None."""
+    def resume(self) -> int:
+        """Restore the registered objects from this run's checkpoint (same settings) in place
+        and return the step to continue with; 1, and nothing touched, on a fresh start."""
         if not self._ckpt.exists():
-            return None
+            return 1
         try:
             blob = torch.load(self._ckpt, map_location=self.device, weights_only=True)
         except Exception as e:  # a checkpoint we cannot read is not worth failing the run for
             self.print(f"ignoring unreadable checkpoint {self._ckpt}: {e}")
-            return None
+            return 1
         if blob.get("settings_hash") != self.run.settings_hash:
-            self.print("checkpoint is from different settings; starting from step 0")
-            return None
+            self.print("checkpoint is from different settings; starting from step 1")
+            return 1
+        if set(blob["state"]) != set(self._tracked):
+            self.print(
+                f"checkpoint holds {sorted(blob['state'])}, the task registered "
+                f"{sorted(self._tracked)}; starting from step 1"
+            )
+            return 1
+        for name, obj in self._tracked.items():
+            _restore(obj, blob["state"][name])
         self._rows = [list(r) for r in blob["rows"]]
         self._elapsed_before = float(blob["elapsed"])
         self._t0 = time.perf_counter()
         torch.set_rng_state(blob["torch_rng"].cpu())
+        if "cuda_rng" in blob and self.device.type == "cuda":
+            torch.cuda.set_rng_state(blob["cuda_rng"].cpu(), self.device)
         self.last_step = int(blob["step"])
         self.print(f"resumed from checkpoint at step {blob['step']}")
-        return {"step": int(blob["step"]), **blob["state"]}
+        return int(blob["step"]) + 1
 
     def discard_checkpoint(self) -> None:
         self._ckpt.unlink(missing_ok=True)
+
+    # -- weights -----------------------------------------------------------------------------
+    def init_weights(self) -> dict[str, torch.Tensor] | None:
+        """The final weights of the run this one starts from (its sweep's `init_from`), as a
+        state_dict on this run's device; None when the sweep has no `init_from`."""
+        if self._init_weights is None:
+            return None
+        weights = torch.load(self._init_weights, map_location=self.device, weights_only=True)
+        if not weights:
+            raise UserError(
+                f"run {self.run_id} starts from {self._init_weights}, which holds no weights: "
+                "its run registered no model (run.register(model=...))"
+            )
+        return weights
+
+    def final_weights(self) -> dict[str, torch.Tensor]:
+        """The registered model's state_dict on the CPU; {} when no model was registered."""
+        model = self._tracked.get("model")
+        if model is None:
+            return {}
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
     # -- results -----------------------------------------------------------------------------
     def metrics_frame(self) -> pd.DataFrame:
@@ -178,6 +340,7 @@ class RunContext:
 def run_job(
     repro: Reproduction,
     run: Run,
+    *,
     device: str,
     threads: int,
     datasets: dict[str, Path],
@@ -185,18 +348,29 @@ def run_job(
     record_path: Path,
     checkpoint_path: Path,
     checkpoint_seconds: float,
+    weights_path: Path,
+    init_weights: Path | None = None,
     stream: TextIO = sys.stdout,
 ) -> str:
-    """Train one run and write its metrics and record; return its status.
+    """Train one run and write its metrics, record and final weights; return its status.
 
-    A diverged or crashed run is recorded (status `diverged` or `failed`) and the job still
-    succeeds, so that one bad run does not stop the workflow; a UserError (bad data or
-    settings) is re-raised because only the user can fix it.
+    A diverged or crashed run is recorded (status `diverged` or `failed`) and its files are
+    written all the same; a UserError (bad data or settings) is re-raised because only the
+    user can fix it. `init_weights` is the weights file of the run this one starts from.
     """
     torch.set_num_threads(threads)
     torch.manual_seed(run.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    ctx = RunContext(run, device, threads, datasets, checkpoint_path, checkpoint_seconds, stream)
+    ctx = RunContext(
+        run,
+        device=device,
+        threads=threads,
+        datasets=datasets,
+        checkpoint_path=checkpoint_path,
+        checkpoint_seconds=checkpoint_seconds,
+        init_weights=init_weights,
+        stream=stream,
+    )
     started, t0 = _now(), time.perf_counter()
     ctx.print(f"start: device {device}, {threads} thread(s), settings {run.settings}")
     status, error = "completed", ""
@@ -213,6 +387,8 @@ def run_job(
         ctx.print(f"failed: {error}")
     metrics = ctx.metrics_frame()
     tables.write(metrics, metrics_path, "metrics")
+    weights = ctx.final_weights()
+    write_with(weights_path, lambda tmp: torch.save(weights, tmp))
     record = {
         "run_id": run.run_id,
         "reproduction": run.reproduction,
@@ -229,6 +405,9 @@ def run_job(
         "git_commit": provenance.git_commit(),
         "settings": run.settings,
         "data": ctx.data_info,
+        "model": ctx.model_info,
+        "host": provenance.host(device),
+        "init_weights": str(init_weights) if init_weights else None,
         "started_at": started,
         "finished_at": _now(),
         "wall_s": time.perf_counter() - t0,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dlrepro import reproduction, runner
+from dlrepro import reproduction, runner, trainer
 from dlrepro.data import images, load_prepared
 from dlrepro.models.cnn import AlexNetStyleCNN, CNNConfig, build_cnn
 from dlrepro.paths import REPRODUCTIONS
@@ -124,21 +124,26 @@ def make_run(sweep: str, **settings: object) -> reproduction.Run:
 
 def run_once(run: reproduction.Run, data: Path, out: Path, ckpt_s: float = 60.0) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "log.txt", "a") as log:
-        status = runner.run_job(
-            REPRO,
-            run,
-            "cpu",
-            1,
-            {"fashion_mnist": data},
-            out / "m.parquet",
-            out / "r.json",
-            out / "ckpt.pt",
-            ckpt_s,
-            stream=log,
-        )
+    status = job(run, data, out, ckpt_s)
     assert status == "completed", (out / "log.txt").read_text()[-2000:]
     return pd.read_parquet(out / "m.parquet")
+
+
+def job(run: reproduction.Run, data: Path, out: Path, ckpt_s: float) -> str:
+    with open(out / "log.txt", "a") as log:
+        return runner.run_job(
+            REPRO,
+            run,
+            device="cpu",
+            threads=1,
+            datasets={"fashion_mnist": data},
+            metrics_path=out / "m.parquet",
+            record_path=out / "r.json",
+            checkpoint_path=out / "ckpt.pt",
+            checkpoint_seconds=ckpt_s,
+            weights_path=out / "w.pt",
+            stream=log,
+        )
 
 
 CNN_SETTINGS = dict(
@@ -156,7 +161,7 @@ CNN_SETTINGS = dict(
 
 def test_cnn_run_learns_and_summarizes(tiny_dataset: Path, tmp_path: Path) -> None:
     m = run_once(make_run("dropout", **CNN_SETTINGS), tiny_dataset, tmp_path)
-    s = task.summarize_run(m, {**CNN_SETTINGS, "error_threshold": 0.5})
+    s = task.summarize_run(m, {**CNN_SETTINGS, "kind": "cnn", "error_threshold": 0.5})
     assert s["train_acc"] > 0.5 and 0 <= s["test_acc"] <= 1
     assert s["gap"] == pytest.approx(s["train_acc"] - s["test_acc"])
     assert s["epochs_run"] == pytest.approx(4.0)
@@ -172,39 +177,29 @@ def test_same_seed_same_metrics_and_resume_is_exact(
     cols = [c for c in full.columns if c != "elapsed_s"]
     pd.testing.assert_frame_equal(full[cols], again[cols])
 
-    # Crash at step 11 (mid-epoch, mid-window) after checkpointing every step, then rerun.
-    real_lr_at = task.lr_at
+    # Crash in step 10 (mid-epoch, mid-window) after checkpointing every step, then rerun.
+    real_lr_at = trainer.lr_at
 
-    def crash(s: dict, step: int, total: int) -> float:
+    def crash(step: int, *args: object) -> float:
         if step == 10:
             raise RuntimeError("simulated crash")
-        return real_lr_at(s, step, total)
+        return real_lr_at(step, *args)
 
     out = tmp_path / "c"
-    monkeypatch.setattr(task, "lr_at", crash)
-    with open(tmp_path / "crash.txt", "w") as log:
-        status = runner.run_job(
-            REPRO,
-            run,
-            "cpu",
-            1,
-            {"fashion_mnist": tiny_dataset},
-            out / "m.parquet",
-            out / "r.json",
-            out / "ckpt.pt",
-            0.0,
-            stream=log,
-        )
-    assert status == "failed" and (out / "ckpt.pt").exists()
-    monkeypatch.setattr(task, "lr_at", real_lr_at)
+    out.mkdir()
+    monkeypatch.setattr(trainer, "lr_at", crash)
+    assert job(run, tiny_dataset, out, 0.0) == "failed" and (out / "ckpt.pt").exists()
+    monkeypatch.setattr(trainer, "lr_at", real_lr_at)
     resumed = run_once(run, tiny_dataset, out, ckpt_s=0.0)
-    assert "resumed from checkpoint at step 10" in (out / "log.txt").read_text()
+    assert "resumed from checkpoint at step 9" in (out / "log.txt").read_text()
     pd.testing.assert_frame_equal(full[cols], resumed[cols])
+    weights = [torch.load(d / "w.pt", weights_only=True) for d in (tmp_path / "a", out)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_diverging_rate_in_a_grid_is_a_result_not_a_failure(
-    tiny_dataset: Path, tmp_path: Path
-) -> None:
+def test_a_diverging_rate_ends_its_run_as_diverged(tiny_dataset: Path, tmp_path: Path) -> None:
+    """A rate that blows up is a result of the Fig. 1 grid, not a crash: the run is recorded
+    as diverged and the Fig. 1 claims count it as never reaching the threshold."""
     run = make_run(
         "fig1_d4_alexnet",
         n_train=None,
@@ -216,9 +211,10 @@ def test_diverging_rate_in_a_grid_is_a_result_not_a_failure(
         stop_at_train_error=0.1,
         error_threshold=0.1,
     )
-    m = run_once(run, tiny_dataset, tmp_path)
-    s = task.summarize_run(m, run.settings)
-    assert s["diverged"] == 1.0 and math.isnan(s["epochs_to_threshold"])
+    (tmp_path / "out").mkdir()
+    assert job(run, tiny_dataset, tmp_path / "out", 60.0) == "diverged"
+    fig1 = [c for c in REPRO.claims if c["measure"] == "activation_speedup"]
+    assert fig1 and all(c["diverged"] == "never_reached" for c in fig1)
 
 
 def test_stop_at_threshold_and_epochs_to_threshold(tiny_dataset: Path, tmp_path: Path) -> None:
@@ -257,16 +253,6 @@ def test_prepared_file_checksum_lands_in_run_record(tiny_dataset: Path, tmp_path
 
     rec = json.loads((tmp_path / "r.json").read_text())
     assert rec["data"]["fashion_mnist"]["sha256"] == load_prepared(tiny_dataset)["sha256"]
-
-
-def test_augmentation_is_a_batched_tensor_op() -> None:
-    g = torch.Generator().manual_seed(0)
-    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
-    out = task.augment(x, g, pad=0, flip=True)
-    for i in range(2):  # each image either unchanged or mirrored
-        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(2))
-    out = task.augment(x, torch.Generator().manual_seed(1), pad=1, flip=False)
-    assert out.shape == x.shape
 
 
 # -- the measures ---------------------------------------------------------------------------------

@@ -90,3 +90,78 @@ def test_more_data_faster_counts_a_run_that_never_generalized_as_slowest():
     )
     m = measures.faster_with_more_data(summary)
     assert m.value == 1.0
+
+
+# -- the training loop under the engine ---------------------------------------------------------
+def tiny_run(**settings):
+    from dlrepro.paths import REPRODUCTIONS
+    from dlrepro.reproduction import Run, load
+
+    defaults = load(REPRODUCTIONS / "grokking").spec["defaults"]
+    tiny = {"p": 7, "d_embed": 8, "hidden": 16, "steps": 40, "eval_every": 10}
+    s = {**defaults, **tiny, **settings, "seed": 0}
+    return Run("grokking", "smoke", "wd", "wd-s0", 0, {}, s)
+
+
+def run_tiny(tmp_path, run, checkpoint_seconds=60.0):
+    tmp_path.mkdir(exist_ok=True)
+    from types import SimpleNamespace
+
+    from dlrepro import runner
+
+    with open(tmp_path / "log.txt", "a") as log:
+        status = runner.run_job(
+            SimpleNamespace(task=task),
+            run,
+            device="cpu",
+            threads=1,
+            datasets={},
+            metrics_path=tmp_path / "m.parquet",
+            record_path=tmp_path / "r.json",
+            checkpoint_path=tmp_path / "ck.pt",
+            checkpoint_seconds=checkpoint_seconds,
+            weights_path=tmp_path / "w.pt",
+            stream=log,
+        )
+    return status, pd.read_parquet(tmp_path / "m.parquet")
+
+
+@pytest.mark.parametrize("stop_after_val,last_step", [(0.0, 1), (0.5, 2), (1.0, 2), (None, 40)])
+def test_a_run_stops_stop_after_val_times_its_step_after_val_acc_reaches_99(
+    tmp_path, monkeypatch, stop_after_val, last_step
+):
+    # Validation accuracy is 100% from the first evaluation on (step 1, a Fourier step).
+    monkeypatch.setattr(task, "_eval", lambda model, x, y: (0.1, 1.0))
+    status, m = run_tiny(tmp_path, tiny_run(stop_after_val=stop_after_val))
+    assert status == "completed" and m["step"].max() == last_step
+    assert (m[m["split"] == "embed"]["step"].max()) == last_step  # a spectrum at the end
+
+
+def test_a_negative_stop_after_val_is_refused_before_training(tmp_path):
+    from dlrepro.errors import UserError
+
+    with pytest.raises(UserError, match="stop_after_val"):
+        run_tiny(tmp_path, tiny_run(stop_after_val=-0.5))
+
+
+def test_a_killed_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
+    run = tiny_run(batch_size=8)  # minibatches: the batch generator must be restored too
+    _, whole = run_tiny(tmp_path / "a", run)
+    real_eval = task._eval
+    calls = []
+
+    def crash_mid_run(model, x, y):
+        calls.append(1)
+        if len(calls) > 2 * 10:  # the 11th evaluation (two calls each), about step 10
+            raise RuntimeError("killed")
+        return real_eval(model, x, y)
+
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(task, "_eval", crash_mid_run)
+    status, _ = run_tiny(tmp_path / "b", run, checkpoint_seconds=0.0)
+    assert status == "failed" and (tmp_path / "b" / "ck.pt").exists()
+    monkeypatch.setattr(task, "_eval", real_eval)
+    _, resumed = run_tiny(tmp_path / "b", run, checkpoint_seconds=0.0)
+    assert "resumed from checkpoint" in (tmp_path / "b" / "log.txt").read_text()
+    cols = [c for c in whole.columns if c != "elapsed_s"]
+    pd.testing.assert_frame_equal(whole[cols], resumed[cols])

@@ -10,7 +10,7 @@ import torch
 
 from dlrepro import tables
 from dlrepro.reproduction import Run
-from dlrepro.runner import run_job
+from dlrepro.runner import RunningMeans, run_job
 
 
 def fake_repro(train):
@@ -21,17 +21,19 @@ def a_run(**settings):
     return Run("fake", "smoke", "a", "a-x1-s0", 0, {"x": 1}, {"seed": 0, **settings})
 
 
-def job(tmp_path, train, run=None):
+def job(tmp_path, train, run=None, init_weights=None):
     status = run_job(
         fake_repro(train),
         run or a_run(),
-        "cpu",
-        1,
-        {},
-        tmp_path / "metrics.parquet",
-        tmp_path / "run.json",
-        tmp_path / "ckpt.pt",
+        device="cpu",
+        threads=1,
+        datasets={},
+        metrics_path=tmp_path / "metrics.parquet",
+        record_path=tmp_path / "run.json",
+        checkpoint_path=tmp_path / "ckpt.pt",
         checkpoint_seconds=0.0,
+        weights_path=tmp_path / "weights.pt",
+        init_weights=init_weights,
     )
     return (
         status,
@@ -78,27 +80,37 @@ def test_the_record_holds_provenance(tmp_path):
 
 
 def counting_task(crash_at=None):
-    """A deterministic loop with randomness, checkpointing every step."""
+    """A deterministic loop with a model, an optimizer, a generator, running means and a plain
+    value, all registered once; the context checkpoints them every step."""
 
     def train(run):
         gen = torch.Generator().manual_seed(run.seed)
-        w = torch.zeros(3)
-        start = 1
-        state = run.resume()
-        if state:
-            w, start = state["w"], state["step"] + 1
-            gen.set_state(state["gen"])
-        for step in range(start, 21):
-            w = w + torch.randn(3, generator=gen)
-            run.log(step, "train", {"w0": w[0].item(), "w1": w[1].item()})
-            run.maybe_checkpoint(step, lambda w=w: {"w": w, "gen": gen.get_state()})
+        model = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        means = RunningMeans()
+        seen = {"batches": 0}
+        run.register(model=model, optimizer=opt, generators=[gen], means=means, seen=seen)
+        for step in range(run.resume(), 21):
+            x = torch.randn(4, 3, generator=gen)
+            loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+            loss = loss + 1e-3 * torch.randn(()).abs()  # global RNG, as dropout would use it
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            means.add(1, loss=loss.item())
+            seen["batches"] += 1
+            if step % 3 == 0:
+                run.log(step, "train", {**means.pop(), "batches": seen["batches"]})
+            run.maybe_checkpoint(step)
             if step == crash_at:
                 raise KeyboardInterrupt  # stands in for a kill: not caught by the runner
 
     return train
 
 
-def test_a_resumed_run_ends_with_the_same_metrics_as_an_uninterrupted_one(tmp_path):
+def test_a_resumed_run_ends_with_the_same_metrics_and_weights_as_an_uninterrupted_one(
+    tmp_path,
+):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     _, whole, _ = job(tmp_path / "a", counting_task())
@@ -109,13 +121,43 @@ def test_a_resumed_run_ends_with_the_same_metrics_as_an_uninterrupted_one(tmp_pa
     cols = [c for c in whole.columns if c != "elapsed_s"]
     pd.testing.assert_frame_equal(whole[cols], resumed[cols])
     assert not (tmp_path / "b" / "ckpt.pt").exists()  # removed once the run finished
+    a, b = (torch.load(tmp_path / d / "weights.pt", weights_only=True) for d in "ab")
+    assert a.keys() == {"weight", "bias"} and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_that_registers_no_model_writes_empty_weights(tmp_path):
+    job(tmp_path, lambda run: run.log(1, "val", {"acc": 0.5}))
+    assert torch.load(tmp_path / "weights.pt", weights_only=True) == {}
+
+
+def test_init_weights_are_the_base_runs_final_weights(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "next").mkdir()
+    job(tmp_path / "base", counting_task())
+    base = torch.load(tmp_path / "base" / "weights.pt", weights_only=True)
+    got = {}
+    job(tmp_path / "next", lambda run: got.update(w=run.init_weights()), init_weights=None)
+    assert got["w"] is None  # no init_from: nothing to start from
+    job(
+        tmp_path / "next",
+        lambda run: got.update(w=run.init_weights()),
+        init_weights=tmp_path / "base" / "weights.pt",
+    )
+    assert torch.equal(got["w"]["weight"], base["weight"])
+
+
+def test_something_that_cannot_be_restored_in_place_is_refused_at_register(tmp_path):
+    status, _, record = job(tmp_path, lambda run: run.register(step=3))
+    assert status == "failed" and "cannot be restored in place" in record["error"]
 
 
 def test_a_checkpoint_from_other_settings_is_not_resumed(tmp_path):
     with contextlib.suppress(KeyboardInterrupt):
         job(tmp_path, counting_task(crash_at=5), run=a_run(lr=1))
     _, metrics, _ = job(tmp_path, counting_task(), run=a_run(lr=2))
-    assert metrics["step"].min() == 1 and len(metrics) == 40
+    batches = metrics[metrics["metric"] == "batches"]
+    assert batches["step"].tolist() == [3, 6, 9, 12, 15, 18]  # logged from a fresh start
+    assert batches["value"].tolist() == [3, 6, 9, 12, 15, 18]
 
 
 def test_the_report_lists_runs_that_did_not_complete(tmp_path):

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from dlrepro.errors import UserError
 from dlrepro.longform import first_step, last_value, series
 from dlrepro.runner import RunContext
 
@@ -34,10 +35,14 @@ def _log_steps(total: int, n: int) -> set[int]:
 
 def train(run: RunContext) -> None:
     s = run.settings
+    if s["stop_after_val"] is not None and s["stop_after_val"] < 0:
+        raise UserError(
+            f"run {run.run_id}: stop_after_val = {s['stop_after_val']}; use null (run the "
+            "budget) or a fraction >= 0 of the step at which validation accuracy reached 99%"
+        )
     dev = run.device
     xt, yt, xv, yv = (t.to(dev) for t in split(s["p"], s["op"], s["frac"], s["seed"]))
-    torch.manual_seed(s["seed"])
-    model = build(s).to(dev)
+    model = build(s).to(dev)  # initialised from torch's global RNG, seeded by the runner
     decay = s["weight_decay"] if s["regularizer"] == "weight_decay" else 0.0
     l1 = s["l1"] if s["regularizer"] == "l1" else 0.0
     opt = torch.optim.AdamW(
@@ -47,30 +52,27 @@ def train(run: RunContext) -> None:
     total, bs = s["steps"], s["batch_size"]
     fourier_steps = _log_steps(total, s["fourier_points"])
     run.data_info = {"p": s["p"], "op": s["op"], "n_train": len(xt), "n_val": len(xv)}
+    stop = {"at": None}  # the step to stop at, set once validation accuracy reaches 99%
+    run.register(model=model, optimizer=opt, generators=[batches], stop=stop)
 
-    def log_eval(step: int, spectrum: bool) -> float:
+    def log_eval(step: int) -> float:
         tr_loss, tr_acc = _eval(model, xt, yt)
         va_loss, va_acc = _eval(model, xv, yv)
         norm = torch.sqrt(sum((w.detach() ** 2).sum() for w in model.parameters())).item()
         run.log(step, "train", {"loss": tr_loss, "acc": tr_acc})
         run.log(step, "val", {"loss": va_loss, "acc": va_acc})
         run.log(step, "model", {"weight_norm": norm})
-        if spectrum:
-            norms = analysis.fourier_norms(model.token_embedding())
-            run.log(step, "embed", {f"fourier_k{k + 1:03d}": v for k, v in enumerate(norms)})
         run.progress(step, total, loss=tr_loss, train_acc=tr_acc, val_acc=va_acc, norm=norm)
         return va_acc
 
-    start, stop_at = 1, None
-    state = run.resume()
-    if state is None:
-        log_eval(0, spectrum=True)
-    else:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        batches.set_state(state["batches"])
-        start, stop_at = state["step"] + 1, state["stop_at"]
+    def log_spectrum(step: int) -> None:
+        norms = analysis.fourier_norms(model.token_embedding())
+        run.log(step, "embed", {f"fourier_k{k + 1:03d}": v for k, v in enumerate(norms)})
 
+    start = run.resume()
+    if start == 1:
+        log_eval(0)
+        log_spectrum(0)
     for step in range(start, total + 1):
         for group in opt.param_groups:  # linear warm-up, then constant (as in Power et al.)
             group["lr"] = s["lr"] * min(1.0, step / max(1, s["warmup_steps"]))
@@ -82,23 +84,19 @@ def train(run: RunContext) -> None:
         loss.backward()
         opt.step()
         run.check_finite(loss=loss.item())
-        last = step in (total, stop_at)
+        last = step in (total, stop["at"])
         if step % s["eval_every"] == 0 or step in fourier_steps or last:
-            va_acc = log_eval(step, spectrum=step in fourier_steps or last)
-            if stop_at is None and va_acc >= 0.99 and s["stop_after_val"] is not None:
-                # Keep training a while after generalization (the clean-up phase), then stop.
-                stop_at = min(total, math.ceil(step * (1 + s["stop_after_val"])))
+            va_acc = log_eval(step)
+            if stop["at"] is None and va_acc >= 0.99 and s["stop_after_val"] is not None:
+                # Keep training a while after generalization (the clean-up phase), then stop;
+                # with stop_after_val 0 that is this very step.
+                stop["at"] = min(total, math.ceil(step * (1 + s["stop_after_val"])))
+                last = last or stop["at"] == step
+        if step in fourier_steps or last:
+            log_spectrum(step)
         if last:
             break
-        run.maybe_checkpoint(
-            step,
-            lambda stop_at=stop_at: {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "batches": batches.get_state(),
-                "stop_at": stop_at,
-            },
-        )
+        run.maybe_checkpoint(step)
 
 
 def summarize_run(metrics: pd.DataFrame, settings: dict) -> dict[str, float]:

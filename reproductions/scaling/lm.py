@@ -24,6 +24,8 @@ from dlrepro.models.gpt import (
     non_embedding_params,
     parse_shape,
 )
+from dlrepro.runner import RunContext, RunningMeans
+from dlrepro.trainer import lr_at
 
 
 def kaplan_lr(n_params: float) -> float:
@@ -64,15 +66,6 @@ def plan(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def lr_at(step: int, total: int, peak: float, warmup_frac: float, final_ratio: float) -> float:
-    """Linear warmup, then cosine decay to final_ratio·peak at the run's own last step."""
-    warmup = max(1, math.ceil(warmup_frac * total))
-    if step <= warmup:
-        return peak * step / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 @torch.no_grad()
 def evaluate(model: GPT, val: torch.Tensor, n_seqs: int, T: int, batch: int) -> float:
     """Mean next-byte loss (nats) on `n_seqs` fixed, evenly spaced validation sequences; every
@@ -92,7 +85,7 @@ def evaluate(model: GPT, val: torch.Tensor, n_seqs: int, T: int, batch: int) -> 
     return total / count
 
 
-def train(run: Any) -> None:
+def train(run: RunContext) -> None:
     s = run.settings
     corpus = text.load_corpus(run.datasets["corpus"])
     run.data_info["corpus"] = corpus["meta"]
@@ -128,15 +121,10 @@ def train(run: Any) -> None:
     counts = model.counts()
     eval_every = max(1, steps // int(s["n_evals"]))
     log_every = max(1, steps // int(s["n_train_logs"]))
-    acc_sum, acc_n, first = 0.0, 0, 1
-
-    state = run.resume()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        data_gen.set_state(state["data_gen"])
-        acc_sum, acc_n, first = float(state["acc_sum"]), int(state["acc_n"]), state["step"] + 1
-    else:
+    train_loss = RunningMeans()  # the mean training loss between two logs
+    run.register(model=model, optimizer=opt, generators=[data_gen], train_loss=train_loss)
+    first = run.resume()
+    if first == 1:
         run.log(
             0,
             "model",
@@ -155,7 +143,7 @@ def train(run: Any) -> None:
         )
     ar = torch.arange(T + 1)
     for step in range(first, steps + 1):
-        lr = lr_at(step, steps, p["lr"], float(s["warmup_frac"]), float(s["final_lr_ratio"]))
+        lr = lr_at(step, steps, p["lr"], "cosine", s["warmup_frac"], s["final_lr_ratio"])
         for group in opt.param_groups:
             group["lr"] = lr
         batch = train_tokens[offsets[(step - 1) * B : step * B, None] + ar].long().to(run.device)
@@ -165,13 +153,11 @@ def train(run: Any) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(s["grad_clip"]))
         opt.step()
-        acc_sum += loss.item()
-        acc_n += 1
+        train_loss.add(1, loss=loss.item())
         if step % log_every == 0 or step == steps:
-            mean = acc_sum / acc_n
+            mean = train_loss.pop()["loss"]
             run.check_finite(loss=mean)
             run.log(step, "train", {"loss": mean, "lr": lr, "tokens": step * B * T})
-            acc_sum, acc_n = 0.0, 0
         if step % eval_every == 0 and step != steps:
             run.log(
                 step, "val", {"loss": evaluate(model, val_tokens, int(s["eval_seqs_quick"]), T, B)}
@@ -181,16 +167,7 @@ def train(run: Any) -> None:
             run.check_finite(val_loss=final)
             run.log(step, "final", {"val_loss": final})
         run.progress(step, steps, loss=loss.item(), lr=lr)
-        run.maybe_checkpoint(
-            step,
-            lambda acc_sum=acc_sum, acc_n=acc_n: {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "data_gen": data_gen.get_state(),
-                "acc_sum": acc_sum,
-                "acc_n": acc_n,
-            },
-        )
+        run.maybe_checkpoint(step)
 
 
 def summarize(metrics: Any, settings: dict[str, Any]) -> dict[str, float]:
