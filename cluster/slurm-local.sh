@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # A one-node SLURM on localhost, for trying the slurm profile and for the tests.
 #
-#   cluster/slurm-local.sh up       start munged, slurmctld and slurmd; print the SLURM_CONF line
+#   cluster/slurm-local.sh up       write the config, start munged, slurmctld and slurmd
 #   cluster/slurm-local.sh down     stop the three daemons by the PIDs recorded at `up`
 #   cluster/slurm-local.sh status   exit 0 if the node answers, else 1
 #
 # Needs Debian's slurm-wlm and munge (`apt-get install -y slurm-wlm munge`) and root, as on a
-# fresh CI machine. Everything (config, key, sockets, state, logs, PIDs) lives in one folder,
-# $DLREPRO_SLURM_DIR (default /tmp/dlrepro-slurm): nothing under /etc is touched, so a
-# machine's own SLURM is left alone. Clients find this cluster through SLURM_CONF:
-#   export SLURM_CONF=/tmp/dlrepro-slurm/slurm.conf
+# fresh CI machine. Its state (munge key and socket, spool, logs, PIDs) lives in one folder,
+# $DLREPRO_SLURM_DIR (default /tmp/dlrepro-slurm); the config goes to SLURM's default path,
+# /etc/slurm/slurm.conf, because the SLURM executor's job step drops SLURM_CONF from the
+# environment of its inner `srun`, which then finds no config anywhere else. The script
+# refuses to run where a slurm.conf it did not write exists (that machine has its own
+# SLURM: use it), and `down` removes the file it wrote.
 # No accounting daemon runs, so `sacct` fails: give Snakemake `slurm-status-command: squeue`
 # (profiles/slurm does).
 set -euo pipefail
 
 DIR="${DLREPRO_SLURM_DIR:-/tmp/dlrepro-slurm}"
-CONF="$DIR/slurm.conf"
+CONF=/etc/slurm/slurm.conf
+MARK="# Written by cluster/slurm-local.sh"
 SOCKET="$DIR/munge/munge.socket"
 DAEMONS=(slurmd slurmctld munged) # stop order: the reverse of start order
 
@@ -39,8 +42,12 @@ write_conf() {
   local node name
   node="$(slurmd -C | head -1)"
   name="$(sed -E 's/^NodeName=([^ ]+).*/\1/' <<<"$node")"
+  if [ -f "$CONF" ] && ! grep -qF "$MARK" "$CONF"; then
+    die "$CONF exists and was not written by this script: this machine has its own SLURM; use it"
+  fi
+  mkdir -p "$(dirname "$CONF")"
   cat >"$CONF" <<EOF
-# Written by cluster/slurm-local.sh: a one-node cluster on localhost, no accounting.
+$MARK: a one-node cluster on localhost, no accounting (state: $DIR).
 ClusterName=dlrepro
 SlurmctldHost=$name(127.0.0.1)
 SlurmUser=root
@@ -106,7 +113,7 @@ wait_for() {
 up() {
   need_tools
   if pid_alive slurmctld && SLURM_CONF="$CONF" sinfo >/dev/null 2>&1; then
-    echo "slurm-local: already up; export SLURM_CONF=$CONF"
+    echo "slurm-local: already up ($CONF)"
     return 0
   fi
   mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
@@ -130,7 +137,7 @@ up() {
     idle | mixed | allocated) ;;
     *) die "the node is '$state', not idle; see $DIR/log/slurmd.log and slurmctld.log" ;;
   esac
-  echo "slurm-local: up (node $state); export SLURM_CONF=$CONF"
+  echo "slurm-local: up (node $state; $CONF)"
 }
 
 down() {
@@ -148,6 +155,7 @@ down() {
     fi
     rm -f "$DIR/$d.pid"
   done
+  if [ -f "$CONF" ] && grep -qF "$MARK" "$CONF"; then rm -f "$CONF"; fi
   echo "slurm-local: down"
 }
 
