@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from dlrepro import __version__
-from dlrepro.reproduction import Reproduction
+from dlrepro.reproduction import SCALES, Reproduction
 
 if TYPE_CHECKING:
     from dlrepro.compare import Comparison
@@ -58,12 +58,13 @@ code{background:#f6f8fa;padding:0 .2rem;border-radius:3px}
 tr.changed td{background:#fff1e5}
 """
 
-# Claims-table columns that not every results folder has (older runs, or not yet written).
+# Claims-table columns that not every results folder has (older runs, or not yet written),
+# in reading order, with how much of each value to show.
 PREREGISTRATION = {
-    "spec_sha256": "reproduction file sha256 when judged",
-    "threshold_commit": "threshold committed in",
-    "threshold_date": "threshold committed on",
-    "runs_finished_at": "runs finished at",
+    "threshold_date": ("threshold committed", 16),
+    "threshold_commit": ("in commit", 10),
+    "runs_finished_at": ("runs finished", 16),
+    "spec_sha256": ("claim sha256", 12),
 }
 
 
@@ -158,11 +159,11 @@ def _details(row: Any, spec: dict[str, Any]) -> str:
     if details:
         shown = "; ".join(f"{_e(k)} = {_e(_short(v))}" for k, v in details.items())
         items.append(("measurement details", shown))
-    prereg = [(label, _get(row, col)) for col, label in PREREGISTRATION.items()]
-    prereg = [(label, value) for label, value in prereg if value not in (None, "")]
+    prereg = [(label, _get(row, col), n) for col, (label, n) in PREREGISTRATION.items()]
+    prereg = [(label, str(v)[:n], n) for label, v, n in prereg if v not in (None, "")]
     revised = _flag(row, "revised_after_results")
     if prereg or revised is not None:
-        text = "; ".join(f"{_e(label)} {_e(value)}" for label, value in prereg)
+        text = " · ".join(f"{_e(label)} <code>{_e(value)}</code>" for label, value, _ in prereg)
         if revised:
             text += "; <span class='warn'>the threshold was revised after results were seen</span>"
         items.append(("pre-registration", text))
@@ -441,7 +442,10 @@ def end_of_run(jobs: Any) -> str:
             lines[-1] += " (smoke scale: the verdicts mean nothing)"
     if len(lines) == 2:
         lines.append("  (no claims in this run's targets)")
-    for path in _job_files(jobs, "output", "report.html"):
+    reports = _job_files(jobs, "output", "report.html")
+    # The page of a whole scale holds every reproduction's; name it alone when it was built.
+    whole = [p for p in reports if p.parent.name in SCALES]
+    for path in whole or reports:
         lines.append(f"report: {path.resolve()}")
     for path in _job_files(jobs, "output", "compare.html"):
         lines.append(f"comparison: {path.resolve()}")

@@ -177,9 +177,11 @@ def test_a_run_ends_with_verdict_counts_and_the_report_path(tmp_path: Path) -> N
     tables.write(claims, folder / "claims.parquet", "claims")
     runs_frame().assign(status=["diverged"]).to_parquet(folder / "runs.parquet")
     (tmp_path / "results" / "cpu" / "report.html").write_text("<html>")
+    (folder / "report.html").write_text("<html>")
     jobs = [
         fake_job(output=[str(folder / "claims.parquet")]),
         fake_job(output=[str(tmp_path / "results" / "cpu" / "report.html")]),
+        fake_job(output=[str(folder / "report.html")]),  # the scale's page holds it
         fake_job(output=[str(tmp_path / "not-built-yet" / "claims.parquet")]),
         fake_job(output=[str(tmp_path / "cmp" / "claims.parquet")]),  # dlrepro compare's
     ]
@@ -191,6 +193,7 @@ def test_a_run_ends_with_verdict_counts_and_the_report_path(tmp_path: Path) -> N
     assert "toy (cpu): 1 reproduced, 1 not reproduced, 0 inconclusive of 2 judged" in text
     assert "runs completed 0/1" in text
     assert f"report: {tmp_path / 'results' / 'cpu' / 'report.html'}" in text
+    assert text.count("report: ") == 1
 
 
 def test_a_failed_run_names_the_log_and_its_error_line(tmp_path: Path) -> None:
