@@ -81,7 +81,7 @@ def make_classifier(method: str, settings: dict[str, Any], seed: int) -> Any:
     if method == "logistic":
         # lbfgs multinomial rather than Xiao's liblinear L1 one-vs-rest: seconds instead of
         # minutes on 60k×784; the family's accuracy is what Table 3 gives (deviation noted).
-        clf: Any = LogisticRegression(C=1.0, max_iter=int(settings.get("max_iter", 100)))
+        clf: Any = LogisticRegression(C=1.0, max_iter=int(settings["max_iter"]))
     elif method in ("linear_svm", "hog_linear_svm"):
         # A linear SVM (hinge loss, L2) fitted by SGD: liblinear's LinearSVC needs minutes on
         # 60k×784 on one core; Xiao et al. list this estimator too (SGDClassifier hinge L2).
@@ -90,7 +90,7 @@ def make_classifier(method: str, settings: dict[str, Any], seed: int) -> Any:
         clf = SGDClassifier(
             loss="hinge",
             penalty="l2",
-            max_iter=int(settings.get("sgd_epochs", 10)),
+            max_iter=int(settings["sgd_epochs"]),
             tol=None,
             random_state=seed,
         )
@@ -98,7 +98,7 @@ def make_classifier(method: str, settings: dict[str, Any], seed: int) -> Any:
         clf = SVC(C=10.0, kernel="rbf", random_state=seed)
     elif method == "random_forest":
         clf = RandomForestClassifier(
-            n_estimators=int(settings.get("rf_trees", 100)),
+            n_estimators=int(settings["rf_trees"]),
             criterion="entropy",
             max_depth=100,
             n_jobs=1,

@@ -47,14 +47,14 @@ def plan(settings: dict[str, Any]) -> dict[str, Any]:
     cfg = model_config(settings)
     N = non_embedding_params(cfg.n_layer, cfg.d_model)
     per_step = int(settings["batch_size"]) * cfg.n_ctx
-    budget = settings.get("flops")
+    budget = settings["flops"]
     want = float(budget) / (6 * N) if budget else float(settings["tokens"])
     steps = max(1, round(want / per_step))
     D = steps * per_step
     lr = settings["lr"]
     # Kaplan's rate was tuned for 250k-step runs; our runs are 10²–10⁴ steps, where a
     # multiple of it (lr_scale, chosen on short pilot runs) trains markedly better.
-    peak = kaplan_lr(N) * float(settings.get("lr_scale", 1.0)) if lr == "kaplan" else float(lr)
+    peak = kaplan_lr(N) * float(settings["lr_scale"]) if lr == "kaplan" else float(lr)
     return {
         "cfg": cfg,
         "N": N,
