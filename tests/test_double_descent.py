@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 
 from reproductions.double_descent.measures import (
     MEASURES,
@@ -12,6 +13,8 @@ from reproductions.double_descent.measures import (
     peak_params_per_example,
     peak_rise,
 )
+from reproductions.double_descent.resnet import ResNet18
+from reproductions.double_descent.task import summarize_run
 
 WIDTHS = [2, 3, 4, 5, 7, 9, 12, 16, 21, 27, 36, 47, 61, 80, 104, 135, 177, 230, 300]
 # The MNIST-1D notebook's printed final errors (%), 15% label noise and none (papers.md §5c).
@@ -131,3 +134,29 @@ def test_a_seed_that_never_interpolates_makes_the_measure_inconclusive() -> None
     rows.loc[rows["seed"] == 1, "train_error"] = 0.2
     m = peak_rise(rows)
     assert m.value is None and "seed(s) [1]" in m.reason
+
+
+# -- the task's pieces ---------------------------------------------------------------------
+def test_resnet18_width_k_scales_its_channels_and_maps_images_to_10_logits() -> None:
+    small, large = ResNet18(k=2), ResNet18(k=4)
+    assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert small.linear.in_features == 16 and large.linear.in_features == 32
+    assert sum(p.numel() for p in ResNet18(k=64).parameters()) > 11_000_000  # ResNet-18 size
+
+
+def test_summarize_run_reads_the_final_errors_and_the_parameter_count() -> None:
+    rows = [
+        (0, 0.0, "model", "n_params", 4663.0),
+        (0, 0.0, "data", "n_train", 4000.0),
+        (0, 0.0, "data", "labels_changed", 546.0),
+        (20, 0.5, "train", "error", 0.9),  # a running mean, not the final evaluation
+        (40, 1.0, "train_eval_final", "error", 0.05),
+        (40, 1.0, "test_final", "error", 0.54),
+        (40, 1.0, "train_eval_final", "loss", 0.1),
+        (40, 1.0, "test_final", "loss", 5.0),
+        (40, 1.0, "train_clean_final", "error", 0.14),
+    ]
+    metrics = pd.DataFrame(rows, columns=["step", "epoch", "split", "metric", "value"])
+    out = summarize_run(metrics, {})
+    assert out["n_params"] == 4663 and out["train_error"] == 0.05 and out["test_error"] == 0.54
+    assert out["train_clean_error"] == 0.14 and out["epochs_run"] == 1.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from dlrepro import data
 from dlrepro.data import mnist1d
 from dlrepro.errors import UserError
+from reproductions.mnist1d import models, training
 
 SMALL = {"num_samples": 400, "train_split": 0.25}  # the notebook's split on a tenth of the size
 
@@ -79,3 +81,46 @@ def test_a_missing_file_names_the_prepare_step(tmp_path: Path) -> None:
 def test_an_unknown_dataset_argument_is_refused() -> None:
     with pytest.raises(UserError, match="no dataset argument 'num_sample'"):
         mnist1d.package_args(num_sample=10)
+
+
+# -- the training data path and the networks (reproductions/mnist1d) -------------------------
+def fake_run(path: Path, seed: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(datasets={"mnist1d": path}, seed=seed, device=torch.device("cpu"))
+
+
+@pytest.fixture
+def small_file(tmp_path: Path, small_sizes: None) -> Path:
+    path = tmp_path / "mnist1d.pt"
+    mnist1d.build_mnist1d(path, {})
+    return path
+
+
+def test_training_data_has_exactly_the_chosen_noisy_labels(small_file: Path) -> None:
+    data = training.load(fake_run(small_file), label_noise=0.5, noise_mode="wrong")
+    assert int((data.images.y_train != data.y_train_clean).sum()) == 50  # half of 100, all wrong
+    assert data.info["labels_changed"] == 50
+    assert data.images.x_train.shape == (100, 1, 1, 40)  # the trainer's image layout
+    again = training.load(fake_run(small_file), label_noise=0.5, noise_mode="wrong")
+    assert torch.equal(data.images.y_train, again.images.y_train)  # same seed: same labels
+
+
+def test_shuffling_permutes_train_and_test_positions_alike(small_file: Path) -> None:
+    plain = training.load(fake_run(small_file)).images
+    shuffled = training.load(fake_run(small_file), shuffle_seed=0).images
+    a, b = plain.x_train.flatten(1), shuffled.x_train.flatten(1)
+    perm = [int((a == b[:, [j]]).all(0).nonzero()[0]) for j in range(40)]
+    assert sorted(perm) == list(range(40)) and perm != list(range(40))
+    assert torch.equal(plain.x_test.flatten(1)[:, perm], shuffled.x_test.flatten(1))
+    assert torch.equal(plain.y_train, shuffled.y_train)
+
+
+@pytest.mark.parametrize(
+    ("kind", "width", "params"),
+    [("logistic", 0, 410), ("residual_mlp", 100, 15_210), ("cnn", 25, 5_210), ("gru", 6, 5_134),
+     ("mlp", 47, 4_663), ("cnn", 18, 2_998)],
+)  # fmt: skip
+def test_networks_have_the_notebooks_parameter_counts(kind: str, width: int, params: int) -> None:
+    model = models.build(kind, width)
+    assert models.n_params(model) == params
+    assert model(torch.zeros(3, 40)).shape == (3, 10)
+    assert model(torch.zeros(3, 1, 1, 40)).shape == (3, 10)  # the trainer's layout

@@ -1,7 +1,8 @@
 """The MNIST-1D networks: the benchmark's four (Greydanus & Kobak's notebooks) and the
 double-descent notebook's width-swept MLP. Sizes follow the notebooks' parameter counts:
 logistic 410, residual MLP 15,210 (hidden 100), CNN 5,210 (25 channels), GRU 5,134 (hidden 6,
-bidirectional). Inputs are (batch, 40) float sequences; outputs are 10 logits.
+bidirectional). Inputs are float sequences of 40 values, (batch, 40) or the shared trainer's
+image layout (batch, 1, 1, 40); outputs are 10 logits.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class ResidualMLP(nn.Module):
         self.linear3 = nn.Linear(hidden, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.linear1(x).relu()
+        h = self.linear1(x.reshape(len(x), SEQ_LENGTH)).relu()
         h = h + self.linear2(h).relu()
         return self.linear3(h)
 
@@ -49,7 +50,7 @@ class ConvNet(nn.Module):
         self.linear = nn.Linear(channels * 5, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.convs(x.unsqueeze(1)).flatten(1))
+        return self.linear(self.convs(x.reshape(len(x), 1, SEQ_LENGTH)).flatten(1))
 
 
 class GRUNet(nn.Module):
@@ -61,7 +62,7 @@ class GRUNet(nn.Module):
         self.linear = nn.Linear(2 * hidden * SEQ_LENGTH, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.gru(x.unsqueeze(-1))  # zero initial state, as the notebook's
+        out, _ = self.gru(x.reshape(len(x), SEQ_LENGTH, 1))  # zero initial state, as the notebook
         return self.linear(out.flatten(1))
 
 
@@ -72,9 +73,10 @@ def build(kind: str, width: int) -> nn.Module:
     Linear(w, 10); `residual_mlp` is the benchmark's; `logistic` ignores `width`.
     """
     if kind == "logistic":
-        return nn.Linear(SEQ_LENGTH, N_CLASSES)
+        return nn.Sequential(nn.Flatten(), nn.Linear(SEQ_LENGTH, N_CLASSES))
     if kind == "mlp":
         return nn.Sequential(
+            nn.Flatten(),
             nn.Linear(SEQ_LENGTH, width),
             nn.ReLU(),
             nn.Linear(width, width),

@@ -16,17 +16,15 @@ def train(run: Any) -> None:
     s = run.settings
     shuffle_seed = int(s["shuffle_seed"]) if s["shuffle"] else None
     data = training.load(run, shuffle_seed=shuffle_seed)
-    run.data_info = data.info
-    model = models.build(s["model"], int(s["width"]))
-    training.fit(run, model.to(run.device), data)
+    training.fit(run, models.build(s["model"], int(s["width"])), data)
 
 
 def summarize_run(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, float]:
     """Final train/test accuracy, the best test accuracy seen (the notebook's "max"), size."""
-    test_error = series(metrics, "test", "error")
+    test_acc = pd.concat([series(metrics, "test", "acc"), series(metrics, "test_final", "acc")])
     return {
         "n_params": last_value(metrics, "model", "n_params"),
-        "train_acc": 1 - last_value(metrics, "train", "error"),
-        "test_acc": 1 - last_value(metrics, "test", "error"),
-        "test_acc_max": 1 - float(test_error.min()) if len(test_error) else float("nan"),
+        "train_acc": last_value(metrics, "train_eval_final", "acc"),
+        "test_acc": last_value(metrics, "test_final", "acc"),
+        "test_acc_max": float(test_acc.max()) if len(test_acc) else float("nan"),
     }

@@ -1,43 +1,37 @@
-"""Training on MNIST-1D, shared by the mnist1d and double_descent reproductions.
+"""MNIST-1D as the shared trainer's data, for the mnist1d and double_descent reproductions.
 
 The whole dataset (4,000 × 40 training and 12,000 × 40 test values) lives on the run's
-device as four tensors; a step indexes a minibatch out of them (no DataLoader), so even a
-20,000-step run of a small MLP costs seconds.
+device as `dlrepro.trainer.ImageData` (each sequence a 1×1×40 "image"), so training is
+`dlrepro.trainer.train_classifier`: minibatches indexed out of device tensors, no DataLoader.
 
-    data = load(run, label_noise=0.15)  # tensors on run.device, label noise/shuffle applied
-    fit(run, model, data)               # minibatch SGD/Adam, whole-set evaluations, checkpoints
+    data = load(run, label_noise=0.15)   # on run.device, label noise / shuffle applied
+    fit(run, model, data)                # train_classifier + the summaries both tasks read
 
-`fit` reads these settings (declared in each reproduction's `defaults`): optimizer, lr,
-momentum, weight_decay, batch_size, epochs, eval_every_epochs.
+The trainer standardizes inputs with the training set's mean and std; MNIST-1D is already
+standardized over all 16,000 sequences, so this changes them only slightly.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlrepro.data.labels import NoiseMode, corrupt_labels
 from dlrepro.data.mnist1d import load_mnist1d
-from dlrepro.errors import UserError
+from dlrepro.trainer import Augment, ImageData, evaluate, train_classifier
 
 # Offsets that give each use of randomness its own stream from the run's seed.
 LABEL_NOISE_STREAM = 1_000_003
-BATCH_ORDER_STREAM = 2_000_003
 SHUFFLE_STREAM = 3_000_017
 
 
 @dataclass
 class Data:
-    x_train: torch.Tensor  # float32 (N, 40) on the run's device
-    y_train: torch.Tensor  # the labels trained on (noisy ones if label_noise > 0)
-    y_train_clean: torch.Tensor  # the dataset's own labels
-    x_test: torch.Tensor
-    y_test: torch.Tensor
+    images: ImageData  # what the trainer reads; y_train holds the labels trained on
+    y_train_clean: torch.Tensor  # the dataset's own training labels, on the device
     info: dict[str, Any]
 
 
@@ -64,7 +58,6 @@ def load(
     if label_noise > 0:
         g = torch.Generator().manual_seed(LABEL_NOISE_STREAM + int(run.seed))
         y_train = corrupt_labels(y_clean, label_noise, len(blob["classes"]), g, noise_mode)
-    dev = run.device
     info = {
         "dataset": "mnist1d",
         "sha256": blob["sha256"],
@@ -73,96 +66,38 @@ def load(
         "n_test": len(y_test),
         "labels_changed": int((y_train != y_clean).sum()),
     }
-    return Data(
-        x_train.to(dev), y_train.to(dev), y_clean.to(dev), x_test.to(dev), y_test.to(dev), info
+    dev = run.device
+    images = ImageData(
+        x_train=x_train[:, None, None, :].to(dev),
+        y_train=y_train.to(dev),
+        x_test=x_test[:, None, None, :].to(dev),
+        y_test=y_test.to(dev),
+        n_classes=len(blob["classes"]),
+        classes=tuple(blob["classes"]),
     )
-
-
-def make_optimizer(params: Any, s: dict[str, Any]) -> torch.optim.Optimizer:
-    if s["optimizer"] == "sgd":
-        return torch.optim.SGD(
-            params, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"]
-        )
-    if s["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
-    raise UserError(f"optimizer {s['optimizer']!r} is unknown; use sgd or adam")
-
-
-EVAL_CHUNK = 4096  # examples per forward pass when evaluating (bounds memory for images)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Logits for all of `x`, in eval mode (batch-norm statistics frozen), chunk by chunk."""
-    model.eval()
-    logits = torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
-    model.train()
-    return logits
-
-
-def scores(logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    return {
-        "loss": F.cross_entropy(logits, y).item(),
-        "error": (logits.argmax(1) != y).float().mean().item(),
-    }
-
-
-Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+    return Data(images, y_clean.to(dev), info)
 
 
 def fit(run: Any, model: nn.Module, data: Data, augment: Augment | None = None) -> None:
-    """Train `model` on `data` and log whole-set train/test loss and error; `augment(x, g)`
-    transforms each training minibatch (drawing from the batch-order generator `g`).
+    """Train with `dlrepro.trainer.train_classifier` and log what the summaries read.
 
-    Splits logged: `train` (the labels trained on), `train_clean` (the true labels, when there
-    is label noise) and `test`, at step 0, every `eval_every_epochs` epochs and at the end;
-    `model` {n_params} and `data` {n_train, n_test, labels_changed} once, at step 0.
+    Besides the trainer's splits (train, train_eval, test, train_eval_final, test_final: on
+    all examples, every `eval_every_epochs` epochs), it logs `model` {n_params} and `data`
+    {n_train, n_test, labels_changed} at step 0 and, with label noise, `train_clean_final`
+    {error}: the final model's error against the true training labels.
     """
-    s = run.settings
-    n, bs = len(data.y_train), int(s["batch_size"])
-    steps_per_epoch = n // bs
-    if steps_per_epoch < 1:
-        raise UserError(f"run {run.run_id}: batch_size {bs} exceeds the {n} examples")
-    total = int(s["epochs"]) * steps_per_epoch
-    eval_every = int(s["eval_every_epochs"]) * steps_per_epoch
-    opt = make_optimizer(model.parameters(), s)
-    order = torch.Generator(device=run.device).manual_seed(BATCH_ORDER_STREAM + int(run.seed))
-    noisy = bool((data.y_train != data.y_train_clean).any())
-
-    def log_eval(step: int) -> dict[str, float]:
-        epoch = step / steps_per_epoch
-        train_logits = predict(model, data.x_train)
-        train = scores(train_logits, data.y_train)
-        test = scores(predict(model, data.x_test), data.y_test)
-        run.log(step, "train", train, epoch)
-        run.log(step, "test", test, epoch)
-        if noisy:
-            clean = scores(train_logits, data.y_train_clean)
-            run.log(step, "train_clean", {"error": clean["error"]}, epoch)
-        return {"train_error": train["error"], "test_error": test["error"]}
-
-    epoch_order: dict[str, torch.Tensor] = {}  # this epoch's permutation, for a resume
-    run.register(model=model, optimizer=opt, generators=[order], epoch_order=epoch_order)
-    start = run.resume()
-    if start == 1:
-        run.log(0, "model", {"n_params": sum(p.numel() for p in model.parameters())})
-        changed = int((data.y_train != data.y_train_clean).sum())
-        run.log(0, "data", {"n_train": n, "n_test": len(data.y_test), "labels_changed": changed})
-        log_eval(0)
-    model.train()
-    for step in range(start, total + 1):
-        pos = (step - 1) % steps_per_epoch
-        if pos == 0:
-            epoch_order["perm"] = torch.randperm(n, generator=order, device=run.device)
-        idx = epoch_order["perm"][pos * bs : (pos + 1) * bs]
-        xb = data.x_train[idx] if augment is None else augment(data.x_train[idx], order)
-        loss = F.cross_entropy(model(xb), data.y_train[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % steps_per_epoch == 0:  # one sync per epoch, not per step
-            loss_v = loss.item()
-            run.check_finite(loss=loss_v)
-            shown = log_eval(step) if step % eval_every == 0 or step == total else {}
-            run.progress(step, total, loss=loss_v, **shown)
-        run.maybe_checkpoint(step)
+    run.data_info = data.info
+    run.log(0, "model", {"n_params": sum(p.numel() for p in model.parameters())})
+    run.log(0, "data", {k: data.info[k] for k in ("n_train", "n_test", "labels_changed")})
+    out = train_classifier(
+        run,
+        model,
+        data.images,
+        augment=augment,
+        logs_per_epoch=1,
+        eval_every_epochs=int(run.settings["eval_every_epochs"]),
+        n_eval=None,
+    )
+    if data.info["labels_changed"]:
+        clean = evaluate(model, data.images.x_train, data.y_train_clean, data.images.normalize)
+        run.log(out["steps"], "train_clean_final", {"error": clean["error"]}, out["epochs"])
