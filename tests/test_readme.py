@@ -73,6 +73,10 @@ def test_readme_block_runs_as_printed(line: int, body: str, scratch: Path) -> No
     assert proc.returncode == 0, (
         f"README.md line {line}:\n{body}\nfailed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
+    if "# the whole pipeline" in body:  # the README shows how such a run ends
+        out = proc.stdout + proc.stderr
+        assert "dlrepro: verdicts\n  " in out
+        assert f"report: {scratch.resolve() / 'results' / 'smoke' / 'report.html'}" in out
 
 
 @pytest.mark.workflow
