@@ -1,4 +1,4 @@
-"""Reading the long metrics table and aggregating summary rows over seeds.
+"""Reading the long tables: metrics, summary rows aggregated over seeds, reference points.
 
 The metrics table has one row per logged value (run_id, step, epoch, split, metric, value, ...;
 see dlrepro.tables). Summaries, measures and figures ask it the same few questions, answered
@@ -10,6 +10,7 @@ here once:
     first_step(metrics, "train", "error", 0.1, below=True, index="epoch")
     last_value(metrics, "final", "test_error")     # the value at the last logged step, or NaN
     over_seeds(rows, "test_error", by="method")    # median over seeds per method
+    reference_value(reference, "alpha_N")          # a paper's number, from reference.csv
 
 Pass one run's metrics, or name the run with `run_id`.
 """
@@ -20,6 +21,8 @@ import math
 from typing import Literal
 
 import pandas as pd
+
+from dlrepro.errors import UserError
 
 
 def select(
@@ -88,3 +91,18 @@ def over_seeds(
         return float(values.median() if how == "median" else values.mean())
     grouped = rows.groupby(by)[column]
     return (grouped.median() if how == "median" else grouped.mean()).sort_index()
+
+
+def reference_value(reference: pd.DataFrame, series: str, source: str | None = None) -> float:
+    """The `y` of the one reference.csv row of `series` (and `source`, if given): paper
+    numbers live there and nowhere else, so a verdict and its figure read the same value."""
+    rows = reference[reference["series"] == series]
+    if source is not None:
+        rows = rows[rows["source"] == source]
+    if len(rows) != 1:
+        raise UserError(
+            f"reference.csv has {len(rows)} rows of series {series!r}"
+            + (f" from {source!r}" if source else "")
+            + "; a measure or figure reads exactly one"
+        )
+    return float(rows["y"].iloc[0])

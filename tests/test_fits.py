@@ -1,4 +1,4 @@
-"""The scaling-law fits recover known exponents from synthetic data (dlrepro/fits.py)."""
+"""The power-law fits recover known exponents from synthetic data (dlrepro/fits.py)."""
 
 import numpy as np
 import pytest
@@ -50,48 +50,3 @@ def test_power_law_rejects_bad_input():
 def test_monotone():
     assert fits.is_monotone_decreasing([1, 2, 3], [3.0, 2.0, 1.0])
     assert not fits.is_monotone_decreasing([1, 2, 3], [3.0, 2.0, 2.5])
-
-
-def test_isoflop_parabola_finds_the_optimum():
-    N = np.geomspace(1e4, 1e6, 5)
-    L = 2.0 + 0.3 * (np.log10(N) - np.log10(8e4)) ** 2
-    f = fits.fit_isoflop(N, L)
-    assert f.n_opt == pytest.approx(8e4, rel=1e-6)
-    assert f.loss_opt == pytest.approx(2.0)
-    assert f.u_shaped and f.interior
-
-
-def test_isoflop_monotone_profile_is_not_u_shaped():
-    N = np.geomspace(1e4, 1e6, 5)
-    f = fits.fit_isoflop(N, 3.0 - 0.1 * np.log10(N) + 0.001 * np.log10(N) ** 2)
-    assert not f.u_shaped  # the fitted vertex lies far outside the sampled sizes
-
-
-def test_nopt_exponent_from_isoflop_profiles():
-    """Profiles generated from a known N_opt ∝ C^0.5 give a = 0.5 back."""
-    budgets = [1e11, 1e12, 1e13]
-    n_opts = []
-    for C in budgets:
-        true_opt = 0.09 * C**0.5
-        N = true_opt * np.geomspace(0.1, 10, 5)
-        n_opts.append(fits.fit_isoflop(N, 2 + 0.2 * np.log10(N / true_opt) ** 2).n_opt)
-    e = fits.fit_exponent(budgets, n_opts)
-    assert e.a == pytest.approx(0.5, abs=1e-6)
-    assert e.k == pytest.approx(0.09, rel=1e-4)
-
-
-def test_parametric_fit_recovers_chinchilla_like_law():
-    truth = fits.ParametricFit(E=1.8, A=400.0, B=800.0, alpha=0.35, beta=0.3)
-    N = np.repeat(np.geomspace(1e4, 1e7, 6), 5)
-    D = np.tile(np.geomspace(1e6, 1e9, 5), 6)
-    got = fits.fit_parametric(N, D, truth.predict(N, D))
-    assert got.alpha == pytest.approx(0.35, abs=0.03)
-    assert got.beta == pytest.approx(0.3, abs=0.03)
-    assert got.a == pytest.approx(truth.a, abs=0.03)
-
-
-def test_published_constants_imply_their_exponents():
-    assert fits.CHINCHILLA.a == pytest.approx(0.45, abs=0.01)  # β/(α+β) = 0.28/0.62
-    assert fits.BESIROGLU.a == pytest.approx(0.5126, abs=1e-3)
-    # Besiroglu's refit puts the optimum near Chinchilla's 20 tokens per parameter.
-    assert 10 < fits.BESIROGLU.tokens_per_param(5.76e23) < 40

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
+from dlrepro.longform import reference_value
 from dlrepro.models import gpt
 from dlrepro.reproduction import check_task, load
+from reproductions.scaling import fits as sfits
 from reproductions.scaling import lm, measures
 
 REPRO = Path(__file__).resolve().parents[1] / "reproductions" / "scaling"
@@ -58,7 +60,7 @@ def test_plan_isoflop_run():
     assert p["N"] == 100_096
     assert p["D"] % 2048 == 0 and p["D"] == p["steps"] * 2048
     assert p["C"] == pytest.approx(1e12, rel=2048 * 6 * p["N"] / 1e12)
-    assert lm.kaplan_lr(1e6) == pytest.approx(0.003239 - 0.0001395 * math.log(1e6))
+    assert lm.kaplan_lr(1e6, [0.003, 0.0001]) == pytest.approx(0.003 - 0.0001 * math.log(1e6))
 
 
 def _summary(N, L, C, sweep):
@@ -197,3 +199,52 @@ def test_resumed_run_gives_identical_metrics(tmp_path):
     b = second.metrics_frame().drop(columns="elapsed_s")
     pd.testing.assert_frame_equal(a, b)
     assert (b["split"] == "final").any()
+
+
+# -- the finding's own fits (reproductions/scaling/fits.py) ------------------------------------
+def test_isoflop_parabola_finds_the_optimum():
+    N = np.geomspace(1e4, 1e6, 5)
+    L = 2.0 + 0.3 * (np.log10(N) - np.log10(8e4)) ** 2
+    f = sfits.fit_isoflop(N, L)
+    assert f.n_opt == pytest.approx(8e4, rel=1e-6)
+    assert f.loss_opt == pytest.approx(2.0)
+    assert f.u_shaped and f.interior
+
+
+def test_isoflop_monotone_profile_is_not_u_shaped():
+    N = np.geomspace(1e4, 1e6, 5)
+    f = sfits.fit_isoflop(N, 3.0 - 0.1 * np.log10(N) + 0.001 * np.log10(N) ** 2)
+    assert not f.u_shaped  # the fitted vertex lies far outside the sampled sizes
+
+
+def test_nopt_exponent_from_isoflop_profiles():
+    """Profiles generated from a known N_opt ∝ C^0.5 give a = 0.5 back."""
+    budgets = [1e11, 1e12, 1e13]
+    n_opts = []
+    for C in budgets:
+        true_opt = 0.09 * C**0.5
+        N = true_opt * np.geomspace(0.1, 10, 5)
+        n_opts.append(sfits.fit_isoflop(N, 2 + 0.2 * np.log10(N / true_opt) ** 2).n_opt)
+    e = sfits.fit_exponent(budgets, n_opts)
+    assert e.a == pytest.approx(0.5, abs=1e-6)
+    assert e.k == pytest.approx(0.09, rel=1e-4)
+
+
+def test_parametric_fit_recovers_chinchilla_like_law():
+    truth = sfits.ParametricFit(E=1.8, A=400.0, B=800.0, alpha=0.35, beta=0.3)
+    N = np.repeat(np.geomspace(1e4, 1e7, 6), 5)
+    D = np.tile(np.geomspace(1e6, 1e9, 5), 6)
+    got = sfits.fit_parametric(N, D, truth.predict(N, D))
+    assert got.alpha == pytest.approx(0.35, abs=0.03)
+    assert got.beta == pytest.approx(0.3, abs=0.03)
+    assert got.a == pytest.approx(truth.a, abs=0.03)
+
+
+def test_published_constants_in_the_reference_imply_their_exponents():
+    ref = load(REPRO).reference()
+    chinchilla = sfits.published_fit(ref, "approach3")
+    besiroglu = sfits.published_fit(ref, "besiroglu")
+    assert chinchilla.a == pytest.approx(0.45, abs=0.01)  # β/(α+β) = 0.28/0.62
+    assert besiroglu.a == pytest.approx(reference_value(ref, "a_besiroglu"), abs=1e-3)
+    # Besiroglu's refit puts the optimum near Chinchilla's 20 tokens per parameter.
+    assert 10 < besiroglu.tokens_per_param(5.76e23) < 40

@@ -13,16 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-# Best setting of each family in Xiao et al. Table 3 (Fashion-MNIST test accuracy).
-XIAO_TABLE3 = {
-    "logistic": 0.842,  # LogisticRegression C=1, ovr, L1
-    "linear_svm": 0.819,  # SGDClassifier hinge L2 (LinearSVC C=1 ovr L2: 0.836)
-    "rbf_svm": 0.897,  # SVC C=10 rbf
-    "random_forest": 0.873,  # RandomForest n_est=100, entropy, max_depth=100
-}
 METHODS = ("logistic", "linear_svm", "rbf_svm", "random_forest", "hog_linear_svm")
-# The Fashion-MNIST README's benchmark list (not checked by its authors): HOG+SVM 0.926.
-README_HOG_SVM = 0.926
 
 
 def hog_features(

@@ -61,7 +61,8 @@ def relu_vs_tanh(data: FigureData) -> Figure:
             )
         if thr is not None:
             ax.axhline(thr, color="gray", ls="--", lw=1, label=f"our threshold {thr:g}")
-        ax.axhline(0.25, color="k", ls=":", lw=1)
+        for y in sorted(set(paper["y"])):  # the paper's threshold (Fig. 1: 25%)
+            ax.axhline(y, color="k", ls=":", lw=1)
         ax.set_xlim(0, 40)  # the paper's Fig. 1 axis
         ax.set_ylim(0, 0.8)
         ax.set_title(sweep)

@@ -5,22 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from dlrepro import figures, fits
+from dlrepro import figures
 from dlrepro.figures import FigureData
+from dlrepro.fits import fit_power_law
+from dlrepro.longform import reference_value
 
-from .measures import PAPER, isoflop_profiles, lm_rows, points
-
-
-def paper_value(reference: pd.DataFrame, series: str) -> float:
-    """A scalar from reference.csv (rows with series = `series`), else the built-in fallback."""
-    rows = reference[reference["series"] == series] if len(reference) else reference
-    if len(rows):
-        return float(rows["y"].iloc[0])
-    return PAPER[series]
+from .fits import fit_exponent, fit_parametric, published_fit
+from .measures import isoflop_profiles, lm_rows, points
 
 
 def _plain_log_ticks(ax: Any) -> None:
@@ -43,7 +37,7 @@ def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper:
     ax.scatter(X, Y, color="C0", zorder=4, label="our runs")
     grid = np.geomspace(X.min() / 1.5, X.max() * 1.5, 200)
     if len(X) >= 4:
-        fit = fits.fit_power_law(X, Y, constant=True)
+        fit = fit_power_law(X, Y, constant=True)
         lo, hi = fit.band(grid)
         ax.plot(
             grid,
@@ -53,7 +47,7 @@ def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper:
         )
         ax.fill_between(grid, lo, hi, color="C0", alpha=0.15, label="95% band")
     if len(X) >= 3:
-        pure = fits.fit_power_law(X, Y, constant=False)
+        pure = fit_power_law(X, Y, constant=False)
         ax.plot(
             grid,
             pure.predict(grid),
@@ -62,7 +56,7 @@ def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper:
             label=f"pure power law: α={pure.alpha:.3g}, R²={pure.r2:.3f}",
         )
         if paper:
-            alpha = paper_value(data.reference, paper)
+            alpha = reference_value(data.reference, paper)
             # Kaplan's slope through our middle point: same loss there, the paper's exponent.
             xm = float(np.exp(np.mean(np.log(X))))
             ym = float(pure.predict([xm])[0])
@@ -129,12 +123,13 @@ def fig_isoflop(data: FigureData) -> Figure:
     right.set_ylabel("N_opt")
     if profiles:
         Cs = np.geomspace(min(p["C"] for p in profiles) / 2, max(p["C"] for p in profiles) * 2)
+        per_param = reference_value(data.reference, "tokens_per_param")
         right.plot(
             Cs,
-            np.sqrt(Cs / 6 / paper_value(data.reference, "tokens_per_param")),
+            np.sqrt(Cs / 6 / per_param),
             color="gray",
             ls="-.",
-            label="20 tokens/parameter",
+            label=f"{per_param:g} tokens/parameter (Chinchilla)",
         )
         if C_ok:
             right.scatter(C_ok, n_ok, color="C0", zorder=5, label="our IsoFLOP optima")
@@ -149,9 +144,9 @@ def fig_isoflop(data: FigureData) -> Figure:
                 label="best sampled size (optimum not bracketed)",
             )
         if len(C_ok) >= 2:
-            e = fits.fit_exponent(C_ok, n_ok)
+            e = fit_exponent(C_ok, n_ok)
             right.plot(Cs, e.predict(Cs), color="C0", label=f"our fit: a = {e.a:.3f}")
-            a_ch = paper_value(data.reference, "a_approach2")
+            a_ch = reference_value(data.reference, "a_approach2")
             cm = float(np.exp(np.mean(np.log(C_ok))))
             nm = float(e.predict([cm])[0])
             right.plot(
@@ -163,11 +158,11 @@ def fig_isoflop(data: FigureData) -> Figure:
             )
         lms = lm_rows(data.summary)
         curves = [
-            ("Chinchilla approach 3", fits.CHINCHILLA, "C3"),
-            ("Besiroglu refit", fits.BESIROGLU, "C4"),
+            ("Chinchilla approach 3", published_fit(data.reference, "approach3"), "C3"),
+            ("Besiroglu refit", published_fit(data.reference, "besiroglu"), "C4"),
         ]
         if len(lms) >= 8:
-            ours = fits.fit_parametric(lms["N"], lms["D"], lms["loss"])
+            ours = fit_parametric(lms["N"], lms["D"], lms["loss"])
             curves.insert(0, (f"our approach 3 (a = {ours.a:.2f})", ours, "C2"))
         for label, law, color in curves:
             right.plot(Cs, law.n_opt(Cs), color=color, ls="--", lw=1, label=label)

@@ -28,9 +28,11 @@ from dlrepro.runner import RunContext, RunningMeans
 from dlrepro.trainer import lr_at
 
 
-def kaplan_lr(n_params: float) -> float:
-    """Kaplan et al. 2020, eq. D.1: the learning rate that worked across their model sizes."""
-    return 0.003239 - 0.0001395 * math.log(n_params)
+def kaplan_lr(n_params: float, rule: list[float]) -> float:
+    """Kaplan et al. 2020, eq. D.1: the learning rate that worked across their model sizes,
+    a - b·ln N, with rule = [a, b] (the setting kaplan_lr)."""
+    a, b = rule
+    return a - b * math.log(n_params)
 
 
 def model_config(settings: dict[str, Any]) -> GPTConfig:
@@ -54,7 +56,10 @@ def plan(settings: dict[str, Any]) -> dict[str, Any]:
     lr = settings["lr"]
     # Kaplan's rate was tuned for 250k-step runs; our runs are 10²–10⁴ steps, where a
     # multiple of it (lr_scale, chosen on short pilot runs) trains markedly better.
-    peak = kaplan_lr(N) * float(settings["lr_scale"]) if lr == "kaplan" else float(lr)
+    if lr == "kaplan":
+        peak = kaplan_lr(N, settings["kaplan_lr"]) * float(settings["lr_scale"])
+    else:
+        peak = float(lr)
     return {
         "cfg": cfg,
         "N": N,

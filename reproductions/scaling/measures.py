@@ -8,12 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dlrepro import fits
 from dlrepro.claims import Measurement
+from dlrepro.fits import PowerLawFit, fit_power_law, is_monotone_decreasing
 from dlrepro.longform import over_seeds
 
-# Fallbacks if reference.csv lacks a row; the figures read the papers' values from it.
-PAPER = {"alpha_N": 0.076, "alpha_D": 0.095, "a_approach2": 0.49, "tokens_per_param": 20.0}
+from .fits import fit_exponent, fit_isoflop, fit_parametric
 
 
 def points(rows: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -25,7 +24,7 @@ def points(rows: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray, 
     return g.index.to_numpy(float), g.to_numpy(float), sorted({int(s) for s in ok["seed"]})
 
 
-def _fit_details(fit: fits.PowerLawFit) -> dict[str, Any]:
+def _fit_details(fit: PowerLawFit) -> dict[str, Any]:
     return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in fit.as_dict().items()}
 
 
@@ -35,8 +34,8 @@ def power_law_r2(rows: pd.DataFrame, x: str, y: str, constant: bool = True) -> M
     need = 4 if constant else 3
     if len(X) < need:
         return Measurement(None, seeds, f"{len(X)} distinct {x} values; the fit needs {need}")
-    fit = fits.fit_power_law(X, Y, constant=constant)
-    pure = fits.fit_power_law(X, Y, constant=False)
+    fit = fit_power_law(X, Y, constant=constant)
+    pure = fit_power_law(X, Y, constant=False)
     return Measurement(
         fit.r2,
         seeds,
@@ -49,7 +48,7 @@ def power_law_r2(rows: pd.DataFrame, x: str, y: str, constant: bool = True) -> M
             "x": X.tolist(),
             "y": Y.tolist(),
             "decades": math.log10(X.max() / X.min()),
-            "monotone": fits.is_monotone_decreasing(X, Y),
+            "monotone": is_monotone_decreasing(X, Y),
         },
     )
 
@@ -86,7 +85,7 @@ def isoflop_profiles(rows: pd.DataFrame) -> list[dict[str, Any]]:
         if len(N) < 3:
             out.append({"C": float(budget), "N": N.tolist(), "L": L.tolist(), "fit": None})
             continue
-        f = fits.fit_isoflop(N, L)
+        f = fit_isoflop(N, L)
         out.append({"C": float(budget), "N": N.tolist(), "L": L.tolist(), "fit": f})
     return out
 
@@ -155,7 +154,7 @@ def isoflop_exponent(rows: pd.DataFrame) -> Measurement:
         return Measurement(None, seeds, why, details)
     C = [p["C"] for p in profiles]
     n_opt = [p["fit"].n_opt for p in profiles]
-    e = fits.fit_exponent(C, n_opt)
+    e = fit_exponent(C, n_opt)
     details.update({"a": e.a, "a_se": e.a_se, "k": e.k, "r2": e.r2})
     return Measurement(
         e.a,
@@ -201,7 +200,7 @@ def parametric_a(rows: pd.DataFrame) -> Measurement:
     seeds = sorted({int(s) for s in ok["seed"]})
     if len(ok) < 8:
         return Measurement(None, seeds, f"{len(ok)} runs; approach 3 needs at least 8")
-    f = fits.fit_parametric(ok["N"], ok["D"], ok["loss"])
+    f = fit_parametric(ok["N"], ok["D"], ok["loss"])
     resid = np.log(ok["loss"]) - np.log(f.predict(ok["N"], ok["D"]))
     return Measurement(
         f.a,
