@@ -15,7 +15,7 @@ not swallow it.
 
 Each run trains in a child process that the job watches: it is stopped when it passes the
 time box (`preflight_seconds`: one step of a large model on a CPU can take minutes; the
-report then says "slow" with what it got to) or before it takes most of the machine's free
+report then says "slow" with what it got to) or before it takes half the machine's free
 memory; its peak memory is compared with the `mem_mb` the reproduction file requests (what
 SLURM's `--mem` enforces). A dataset that cannot be found and has
 a declared shape (CIFAR-10) is replaced by random data of that shape, and the report says
@@ -46,6 +46,9 @@ STAND_INS: dict[str, dict[str, Any]] = {
     "cifar10": {"train": (50000, 3, 32, 32), "test": (10000, 3, 32, 32), "classes": 10},
 }
 POLL_SECONDS = 0.2
+# A child is stopped when it holds this share of the memory free at its start: two jobs at
+# once (`--cores 2`) then cannot take a small machine down between them.
+MEMORY_SHARE = 0.5
 # Statuses, from best to worst; `started` is true for all but the last two.
 STATUSES = ("ok", "completed", "slow", "out_of_memory", "diverged", "failed", "cannot_start")
 
@@ -235,14 +238,14 @@ def _available_mb() -> float:
 
 def launch(spec: dict[str, Any], *, log: Path, seconds: float) -> dict[str, Any]:
     """Run the child for `spec` and watch it: stop it after `seconds` (`slow`) or when it
-    would take most of the machine's free memory (`out_of_memory`); return its events with
-    its peak memory."""
+    takes MEMORY_SHARE of the memory free at its start (`out_of_memory`); return its events
+    with its peak memory."""
     events_path = Path(spec["events"])
     events_path.unlink(missing_ok=True)
     spec_path = events_path.with_suffix(".spec.json")
     write_json(spec_path, spec)
     # A paper-scale model on a small machine must not take the machine down with it.
-    cap_mb = 0.9 * _available_mb()
+    cap_mb = MEMORY_SHARE * _available_mb()
     t0 = time.time()
     stopped, peak = "", 0.0
     proc = _processes().Process(target=_child_entry, args=(str(spec_path), str(log)))
@@ -267,7 +270,7 @@ def launch(spec: dict[str, Any], *, log: Path, seconds: float) -> dict[str, Any]
     if stopped:
         events["outcome"] = stopped
         limit = (
-            f"{cap_mb:.0f} MB (90% of free memory)"
+            f"{cap_mb:.0f} MB (half the memory free at its start)"
             if stopped == "out_of_memory"
             else (f"{seconds:g} s (preflight_seconds)")
         )
@@ -288,6 +291,8 @@ def summarize(
     carries one-off costs: allocation, autotuning); from the first step alone otherwise,
     which overstates. The projection is setup + total steps x seconds per step: runs that
     stop early (a target accuracy reached) finish sooner, and periodic evaluations add to it.
+    A run that completed within the preflight (no step loop, e.g. a classical classifier's
+    fit) is projected by its own wall time.
     """
     times = events.get("step_times") or []
     t_loop = events.get("t_loop")
@@ -300,10 +305,12 @@ def summarize(
     setup = (t_loop - events["t_start"]) if t_loop is not None else math.nan
     total = events.get("total_steps") or math.nan
     projected_s = setup + per_step * total
+    status = events.get("outcome", "failed")
+    if status == "completed":  # the whole run fit in the preflight: its time is the answer
+        projected_s = float(events.get("wall_s", math.nan))
     gpus = int(resources.get("gpu") or 0)
     runtime_min = resources.get("runtime")
     mem_mb = resources.get("mem_mb")
-    status = events.get("outcome", "failed")
     row = {
         "reproduction": run.reproduction,
         "run_id": run.run_id,

@@ -72,6 +72,10 @@ def test_seconds_per_step_leave_out_the_first_step_and_project_the_full_run() ->
     assert row["status"] == "ok" and row["started"] and row["seeds"] == 3
     cpu = preflight.summarize(events, run, resources={"runtime": 240}, seeds=1)
     assert cpu["gpu_h"] == 0.0 and cpu["fits_runtime"] is True
+    # A run with no step loop that finished inside the preflight is projected by its time.
+    done = {"t_start": 0.0, "step_times": [], "outcome": "completed", "wall_s": 36.0}
+    row = preflight.summarize(done, run, resources={"runtime": 1}, seeds=1)
+    assert row["projected_h"] == pytest.approx(0.01) and row["fits_runtime"] is True
 
 
 def test_a_missing_dataset_with_a_known_shape_gets_a_labelled_random_stand_in(

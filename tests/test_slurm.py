@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SNAKEMAKE
+from conftest import ROOT, SNAKEMAKE, snakemake
 
 SCRIPT = ROOT / "cluster" / "slurm-local.sh"
 README = ROOT / "README.md"
-# Columns that record when and how long, not what: they differ between any two runs.
+# Columns that record when and how long, not what: they differ between any two runs (and
+# every timestamp, `*_at`).
 WALL_CLOCK = {"elapsed_s", "wall_s", "train_s", "started_at", "finished_at"}
 
 
@@ -87,7 +88,7 @@ def run_readme_block(workdir: Path) -> subprocess.CompletedProcess:
 
 def comparable(path: Path) -> pd.DataFrame:
     df = pd.read_parquet(path)
-    df = df.drop(columns=[c for c in df.columns if c in WALL_CLOCK])
+    df = df.drop(columns=[c for c in df.columns if c in WALL_CLOCK or c.endswith("_at")])
     key = [c for c in ("run_id", "claim_id", "id", "step", "split", "metric") if c in df.columns]
     return df.sort_values(key).reset_index(drop=True) if key else df
 
@@ -111,3 +112,37 @@ def test_the_readme_slurm_block_trains_each_run_as_a_slurm_job_with_the_local_nu
             comparable(local / f"{table}.parquet"),
             obj=f"{table}.parquet (SLURM vs local)",
         )
+
+
+def job_resources(dry_run_output: str) -> dict[str, list[str]]:
+    """rule name -> the `resources:` line of each of its jobs, from a dry run's listing."""
+    found: dict[str, list[str]] = {}
+    rule = None
+    for line in dry_run_output.splitlines():
+        words = line.strip().rstrip(":").split()
+        if len(words) == 2 and words[0] in ("rule", "localrule"):
+            rule = words[1]
+        elif rule and line.strip().startswith("resources:"):
+            found.setdefault(rule, []).append(line.strip())
+            rule = None
+    return found
+
+
+@pytest.mark.workflow
+def test_the_gpu_profile_gives_every_training_job_one_gpu_and_nothing_else_a_gpu(
+    tmp_path: Path,
+) -> None:
+    proc = snakemake(
+        tmp_path,
+        "-n",
+        "--workflow-profile",
+        str(ROOT / "profiles" / "gpu"),
+        "--config",
+        "scale=smoke",
+        "reproductions=[grokking]",
+    )
+    res = job_resources(proc.stdout)
+    assert len(res["train"]) == 5
+    assert all("gpu=1" in line for line in res["train"]), res["train"]
+    others = [line for rule, lines in res.items() if rule != "train" for line in lines]
+    assert others and not any("gpu=" in line for line in others), others
