@@ -421,6 +421,38 @@ def run_job(
     return status
 
 
+def run_in_folder(
+    repro: Reproduction,
+    run: Run,
+    folder: Path,
+    *,
+    datasets: dict[str, Path] | None = None,
+    device: str = "cpu",
+    threads: int = 1,
+    checkpoint_seconds: float = 60.0,
+    init_weights: Path | None = None,
+    stream: TextIO = sys.stdout,
+) -> str:
+    """`run_job` with its files in one folder (metrics.parquet, run.json, checkpoint.pt,
+    weights.pt): for tests, notebooks and benchmarks; the workflow places them itself."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return run_job(
+        repro,
+        run,
+        device=device,
+        threads=threads,
+        datasets=datasets or {},
+        metrics_path=folder / "metrics.parquet",
+        record_path=folder / "run.json",
+        checkpoint_path=folder / "checkpoint.pt",
+        checkpoint_seconds=checkpoint_seconds,
+        weights_path=folder / "weights.pt",
+        init_weights=init_weights,
+        stream=stream,
+    )
+
+
 def records_frame(records: list[dict[str, Any]], params: list[str]) -> pd.DataFrame:
     """The runs table from run.json records; swept parameters become columns."""
     rows = []

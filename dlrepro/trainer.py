@@ -43,8 +43,10 @@ e.g. `crop_flip(pad=4, flip=True)`), `init_weights` (a state_dict, or part of on
 before training, e.g. `run.init_weights()`), `freeze` (parameter-name prefixes not trained;
 parameters with requires_grad False are never trained either), `steps` (the budget in
 optimizer steps instead of `epochs`), `stop_at_train_error`, the cadence options above,
-`generator` (the run's batch-order and augmentation RNG) and `settings_prefix` (read
-`<prefix>lr` etc., for a reproduction whose other runs use those names for something else).
+`generator` (the run's batch-order and augmentation RNG), `settings_prefix` (read
+`<prefix>lr` etc., for a reproduction whose other runs use those names for something else)
+and `at_start` (called once before the first step of a fresh run, not after a resume: log
+the initial network there).
 """
 
 from __future__ import annotations
@@ -322,6 +324,7 @@ def train_classifier(
     n_final_train_eval: int | None = None,
     generator: torch.Generator | None = None,
     settings_prefix: str = "",
+    at_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train `model` on `data` with cross-entropy; return the final evaluations (`test`,
     `train_eval`: loss, acc, error), the steps run and the epochs reached."""
@@ -354,6 +357,8 @@ def train_classifier(
     )
     run.register(model=model, optimizer=opt, generators=[g], order=order, train_means=train_means)
     start = run.resume()
+    if start == 1 and at_start is not None:
+        at_start()  # a fresh start: e.g. log what the initial network looks like
     model.train()
     step, epoch, final = start - 1, (start - 1) / steps_per_epoch, {}
     for step in range(start, total + 1):

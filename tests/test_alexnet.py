@@ -123,26 +123,17 @@ def make_run(sweep: str, **settings: object) -> reproduction.Run:
 
 
 def run_once(run: reproduction.Run, data: Path, out: Path, ckpt_s: float = 60.0) -> pd.DataFrame:
-    out.mkdir(parents=True, exist_ok=True)
     status = job(run, data, out, ckpt_s)
     assert status == "completed", (out / "log.txt").read_text()[-2000:]
-    return pd.read_parquet(out / "m.parquet")
+    return pd.read_parquet(out / "metrics.parquet")
 
 
 def job(run: reproduction.Run, data: Path, out: Path, ckpt_s: float) -> str:
+    out.mkdir(parents=True, exist_ok=True)
     with open(out / "log.txt", "a") as log:
-        return runner.run_job(
-            REPRO,
-            run,
-            device="cpu",
-            threads=1,
-            datasets={"fashion_mnist": data},
-            metrics_path=out / "m.parquet",
-            record_path=out / "r.json",
-            checkpoint_path=out / "ckpt.pt",
-            checkpoint_seconds=ckpt_s,
-            weights_path=out / "w.pt",
-            stream=log,
+        datasets = {"fashion_mnist": data}
+        return runner.run_in_folder(
+            REPRO, run, out, datasets=datasets, checkpoint_seconds=ckpt_s, stream=log
         )
 
 
@@ -186,14 +177,13 @@ def test_same_seed_same_metrics_and_resume_is_exact(
         return real_lr_at(step, *args)
 
     out = tmp_path / "c"
-    out.mkdir()
     monkeypatch.setattr(trainer, "lr_at", crash)
-    assert job(run, tiny_dataset, out, 0.0) == "failed" and (out / "ckpt.pt").exists()
+    assert job(run, tiny_dataset, out, 0.0) == "failed" and (out / "checkpoint.pt").exists()
     monkeypatch.setattr(trainer, "lr_at", real_lr_at)
     resumed = run_once(run, tiny_dataset, out, ckpt_s=0.0)
     assert "resumed from checkpoint at step 9" in (out / "log.txt").read_text()
     pd.testing.assert_frame_equal(full[cols], resumed[cols])
-    weights = [torch.load(d / "w.pt", weights_only=True) for d in (tmp_path / "a", out)]
+    weights = [torch.load(d / "weights.pt", weights_only=True) for d in (tmp_path / "a", out)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
@@ -211,7 +201,6 @@ def test_a_diverging_rate_ends_its_run_as_diverged(tiny_dataset: Path, tmp_path:
         stop_at_train_error=0.1,
         error_threshold=0.1,
     )
-    (tmp_path / "out").mkdir()
     assert job(run, tiny_dataset, tmp_path / "out", 60.0) == "diverged"
     fig1 = [c for c in REPRO.claims if c["measure"] == "activation_speedup"]
     assert fig1 and all(c["diverged"] == "never_reached" for c in fig1)
@@ -251,7 +240,7 @@ def test_prepared_file_checksum_lands_in_run_record(tiny_dataset: Path, tmp_path
     run_once(make_run("dropout", **{**CNN_SETTINGS, "epochs": 1}), tiny_dataset, tmp_path)
     import json
 
-    rec = json.loads((tmp_path / "r.json").read_text())
+    rec = json.loads((tmp_path / "run.json").read_text())
     assert rec["data"]["fashion_mnist"]["sha256"] == load_prepared(tiny_dataset)["sha256"]
 
 

@@ -104,26 +104,20 @@ def tiny_run(**settings):
 
 
 def run_tiny(tmp_path, run, checkpoint_seconds=60.0):
-    tmp_path.mkdir(exist_ok=True)
     from types import SimpleNamespace
 
-    from dlrepro import runner
+    from dlrepro.runner import run_in_folder
 
+    tmp_path.mkdir(exist_ok=True)
     with open(tmp_path / "log.txt", "a") as log:
-        status = runner.run_job(
+        status = run_in_folder(
             SimpleNamespace(task=task),
             run,
-            device="cpu",
-            threads=1,
-            datasets={},
-            metrics_path=tmp_path / "m.parquet",
-            record_path=tmp_path / "r.json",
-            checkpoint_path=tmp_path / "ck.pt",
+            tmp_path,
             checkpoint_seconds=checkpoint_seconds,
-            weights_path=tmp_path / "w.pt",
             stream=log,
         )
-    return status, pd.read_parquet(tmp_path / "m.parquet")
+    return status, pd.read_parquet(tmp_path / "metrics.parquet")
 
 
 @pytest.mark.parametrize("stop_after_val,last_step", [(0.0, 1), (0.5, 2), (1.0, 2), (None, 40)])
@@ -159,7 +153,7 @@ def test_a_killed_run_resumes_to_the_same_metrics(tmp_path, monkeypatch):
     (tmp_path / "b").mkdir()
     monkeypatch.setattr(task, "_eval", crash_mid_run)
     status, _ = run_tiny(tmp_path / "b", run, checkpoint_seconds=0.0)
-    assert status == "failed" and (tmp_path / "b" / "ck.pt").exists()
+    assert status == "failed" and (tmp_path / "b" / "checkpoint.pt").exists()
     monkeypatch.setattr(task, "_eval", real_eval)
     _, resumed = run_tiny(tmp_path / "b", run, checkpoint_seconds=0.0)
     assert "resumed from checkpoint" in (tmp_path / "b" / "log.txt").read_text()

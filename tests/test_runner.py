@@ -10,7 +10,7 @@ import torch
 
 from dlrepro import tables
 from dlrepro.reproduction import Run
-from dlrepro.runner import RunningMeans, run_job
+from dlrepro.runner import RunningMeans, run_in_folder
 
 
 def fake_repro(train):
@@ -22,17 +22,11 @@ def a_run(**settings):
 
 
 def job(tmp_path, train, run=None, init_weights=None):
-    status = run_job(
+    status = run_in_folder(
         fake_repro(train),
         run or a_run(),
-        device="cpu",
-        threads=1,
-        datasets={},
-        metrics_path=tmp_path / "metrics.parquet",
-        record_path=tmp_path / "run.json",
-        checkpoint_path=tmp_path / "ckpt.pt",
+        tmp_path,
         checkpoint_seconds=0.0,
-        weights_path=tmp_path / "weights.pt",
         init_weights=init_weights,
     )
     return (
@@ -116,11 +110,11 @@ def test_a_resumed_run_ends_with_the_same_metrics_and_weights_as_an_uninterrupte
     _, whole, _ = job(tmp_path / "a", counting_task())
     with contextlib.suppress(KeyboardInterrupt):
         job(tmp_path / "b", counting_task(crash_at=7))
-    assert (tmp_path / "b" / "ckpt.pt").exists()
+    assert (tmp_path / "b" / "checkpoint.pt").exists()
     _, resumed, _ = job(tmp_path / "b", counting_task())
     cols = [c for c in whole.columns if c != "elapsed_s"]
     pd.testing.assert_frame_equal(whole[cols], resumed[cols])
-    assert not (tmp_path / "b" / "ckpt.pt").exists()  # removed once the run finished
+    assert not (tmp_path / "b" / "checkpoint.pt").exists()  # removed once the run finished
     a, b = (torch.load(tmp_path / d / "weights.pt", weights_only=True) for d in "ab")
     assert a.keys() == {"weight", "bias"} and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from dlrepro.figures import FigureData, new, overlay_reference
@@ -22,7 +23,15 @@ def _x(values: pd.Series) -> np.ndarray:
     return np.maximum(values.index.to_numpy(), 1)
 
 
-def _curves(ax, metrics: pd.DataFrame, run_id: str, label: str, color: str) -> None:
+def _step_axis(ax: Axes, ylabel: str, legend: str = "best", fontsize: int = 7) -> None:
+    """Optimization steps on a log x axis, as the papers draw grokking."""
+    ax.set_xscale("log")
+    ax.set_xlabel("optimization step")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=fontsize, loc=legend)
+
+
+def _curves(ax: Axes, metrics: pd.DataFrame, run_id: str, label: str, color: str) -> None:
     tr = series(metrics, "train", "acc", run_id=run_id)
     va = series(metrics, "val", "acc", run_id=run_id)
     ax.plot(_x(tr), tr.values, color=color, ls="--", lw=1, label=f"{label} train")
@@ -49,10 +58,7 @@ def fig_curves(data: FigureData) -> Figure:
         if run_id:
             _curves(ax, data.metrics, run_id, sweep, color)
     overlay_reference(ax, data.reference, series="acc_vs_step")
-    ax.set_xscale("log")
-    ax.set_xlabel("optimization step")
-    ax.set_ylabel("accuracy")
-    ax.legend(fontsize=7, loc="center left")
+    _step_axis(ax, "accuracy", legend="center left")
     return fig
 
 
@@ -85,10 +91,7 @@ def fig_fourier(data: FigureData) -> Figure:
         shares = analysis.top_share_by_step(one_run, top_k)
         ax2.plot(_x(shares), shares.values, lw=1, label=r.run_id)
     overlay_reference(ax2, data.reference, series="fourier_top_share")
-    ax2.set_xscale("log")
-    ax2.set_xlabel("optimization step")
-    ax2.set_ylabel(f"share of power in top {top_k} frequencies")
-    ax2.legend(fontsize=6)
+    _step_axis(ax2, f"share of power in top {top_k} frequencies", fontsize=6)
     return fig
 
 
@@ -103,11 +106,8 @@ def fig_norm(data: FigureData) -> Figure:
         va = series(data.metrics, "val", "acc", run_id=run_id)
         ax.plot(_x(norm), norm.values, color=color, lw=1.5, label=f"{sweep} weight norm")
         twin.plot(_x(va), va.values, color=color, lw=1, ls=":", label=f"{sweep} val acc")
-    ax.set_xscale("log")
-    ax.set_xlabel("optimization step")
-    ax.set_ylabel("total weight norm (solid)")
+    _step_axis(ax, "total weight norm (solid)", legend="lower left")
     twin.set_ylabel("validation accuracy (dotted)")
-    ax.legend(fontsize=7, loc="lower left")
     return fig
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -70,25 +71,18 @@ def _power_law_panel(ax: Any, data: Any, sweep: str, x: str, xlabel: str, paper:
     ax.legend(fontsize=7)
 
 
-def fig_loss_vs_n(data: FigureData) -> Figure:
-    fig, (ax,) = figures.new(width=6.0, height=4.5)
-    _power_law_panel(ax, data, "ln", "N", "non-embedding parameters N", "alpha_N")
-    ax.set_ylabel("validation loss (nats/byte)")
-    return fig
+def power_law_figure(
+    sweep: str, x: str, xlabel: str, paper: str, ylabel: str
+) -> Callable[[FigureData], Figure]:
+    """A figure of one sweep's loss (or error) against `x` with the fits of `_power_law_panel`."""
 
+    def draw(data: FigureData) -> Figure:
+        fig, (ax,) = figures.new(width=6.0, height=4.5)
+        _power_law_panel(ax, data, sweep, x, xlabel, paper)
+        ax.set_ylabel(ylabel)
+        return fig
 
-def fig_loss_vs_d(data: FigureData) -> Figure:
-    fig, (ax,) = figures.new(width=6.0, height=4.5)
-    _power_law_panel(ax, data, "ld", "D", "training tokens D (bytes)", "alpha_D")
-    ax.set_ylabel("validation loss (nats/byte)")
-    return fig
-
-
-def fig_vision(data: FigureData) -> Figure:
-    fig, (ax,) = figures.new(width=6.0, height=4.5)
-    _power_law_panel(ax, data, "vision", "n_train", "training images n", "")
-    ax.set_ylabel("test error")
-    return fig
+    return draw
 
 
 def fig_isoflop(data: FigureData) -> Figure:
@@ -170,9 +164,10 @@ def fig_isoflop(data: FigureData) -> Figure:
     return fig
 
 
+LOSS = "validation loss (nats/byte)"
 FIGURES = {
-    "loss_vs_n": fig_loss_vs_n,
-    "loss_vs_d": fig_loss_vs_d,
+    "loss_vs_n": power_law_figure("ln", "N", "non-embedding parameters N", "alpha_N", LOSS),
+    "loss_vs_d": power_law_figure("ld", "D", "training tokens D (bytes)", "alpha_D", LOSS),
     "isoflop": fig_isoflop,
-    "vision": fig_vision,
+    "vision": power_law_figure("vision", "n_train", "training images n", "", "test error"),
 }
