@@ -154,7 +154,8 @@ def judge(
         return row("inconclusive", m, "informative: measured and reported, no threshold")
     ok = OPS[claim["op"]](m.value, claim["threshold"])
     verdict = "reproduced" if ok else "not reproduced"
-    return row(verdict, m, m.reason or f"measured {m.value:.4g} {claim['op']} {claim['threshold']}")
+    need_text = f"{'meets' if ok else 'needed'} {claim['op']} {claim['threshold']}"
+    return row(verdict, m, m.reason or f"measured {m.value:.4g}; {need_text}")
 
 
 # Summary columns that identify a run rather than measure it.

@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dlrepro.errors import UserError
 from dlrepro.paths import REPRODUCTIONS
 from dlrepro.reproduction import Reproduction
@@ -19,29 +17,10 @@ from dlrepro.schema import validate
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
     """Return a validated copy of `config` with defaults filled; raise UserError otherwise."""
     cfg = validate(copy.deepcopy(dict(config)), "config.schema.yaml", "the configuration")
-    folder = cfg["reproductions_dir"]
-    cfg["reproductions_dir"] = str(Path(folder).resolve() if folder else REPRODUCTIONS)
+    # A folder given stays as written (relative to the working directory), so that the paths
+    # the workflow records for its files do not change when the working directory moves.
+    cfg["reproductions_dir"] = cfg["reproductions_dir"] or str(REPRODUCTIONS)
     return cfg
-
-
-def overrides(cfg: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, dict]:
-    """`set` with each value read as the type of its default (the command line gives strings)."""
-    out = {}
-    for repro, values in cfg["set"].items():
-        known = defaults.get(repro, {})
-        out[repro] = {k: _like(known.get(k), v) for k, v in values.items()}
-    return out
-
-
-def _like(default: Any, value: Any) -> Any:
-    if isinstance(value, str) and not isinstance(default, str):
-        try:
-            return yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-    if isinstance(value, list) and isinstance(default, list):
-        return [_like(default[0] if default else None, v) for v in value]
-    return value
 
 
 def selected(cfg: dict[str, Any], available: dict[str, Reproduction]) -> list[str]:

@@ -86,27 +86,6 @@ def train(
     run = Run.from_json(run_json)
     repro = load_repro(config, run.reproduction)
     checkpoint = Path(record).parents[2] / "checkpoints" / f"{run.run_id}.pt"
-    import inspect
-
-    if "weights_path" not in inspect.signature(run_job).parameters:  # TEMPORARY until runner lands
-        import torch
-
-        status = run_job(
-            repro,
-            run,
-            resolve_device(device),
-            threads,
-            {Path(p).stem: Path(p) for p in datasets},
-            Path(metrics),
-            Path(record),
-            checkpoint,
-            float(config["checkpoint_seconds"]),
-            stream=sys.stdout,
-        )
-        torch.save({}, weights)
-        if status == "failed":
-            raise RuntimeError(f"run {run.run_id} failed")
-        return status
     status = run_job(
         repro,
         run,

@@ -290,8 +290,16 @@ def _section(s: Section) -> str:
         for f in s.repro.figures
         if (s.figure_dir / (f["id"] + ".png")).exists()
     )
+    variant = ""
+    if s.repro.overrides:
+        shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(s.repro.overrides.items()))
+        variant = (
+            f"<p class='variant'><b>Variant:</b> settings overridden from the reproduction "
+            f"file (--config set): {_e(shown)}. Its results are in {_e(name)}/, beside the "
+            "declared ones.</p>"
+        )
     return (
-        f"<h2 id='{_e(name)}'>{_e(s.repro.title)}</h2>"
+        f"<h2 id='{_e(name)}'>{_e(s.repro.title)}</h2>{variant}"
         f"<p>{_e(spec['summary'])}</p>{_citations(spec)}"
         f"<h3>Claims</h3>{claims_table_html(s.claims, repro=s.repro)}"
         f"<h3>Figures</h3>{figs}{_bad_runs(s.runs)}"

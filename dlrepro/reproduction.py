@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from dlrepro.errors import UserError
 from dlrepro.paths import ENGINE, REPRODUCTIONS
@@ -216,7 +217,7 @@ class Reproduction:
     # -- code ------------------------------------------------------------------------------
     def module(self, kind: str) -> ModuleType:
         """Import `task`, `measures` or `figures` of this reproduction and check its names."""
-        pkg = self.folder.parent
+        pkg = self.folder.resolve().parent
         if str(pkg.parent) not in sys.path:
             sys.path.insert(0, str(pkg.parent))
         path = self.folder / f"{kind}.py"
@@ -396,6 +397,15 @@ class Reproduction:
                     f"which measures.MEASURES lacks; it has {sorted(measures)}"
                 )
         figures = self.declared("figures", "FIGURES")
+        ids = {f["id"] for f in self.figures}
+        for claim in self.claims:
+            shown = claim.get("figure", [])
+            unknown = sorted(set([shown] if isinstance(shown, str) else shown) - ids)
+            if unknown:
+                raise UserError(
+                    f"{self.source}: claim {claim['id']!r} names figure(s) {unknown}, which "
+                    f"`figures:` lacks; it has {sorted(ids)}"
+                )
         for fig in self.figures:
             if fig["id"] not in figures:
                 raise UserError(
@@ -473,6 +483,19 @@ def _check_spec(path: Path, spec: dict[str, Any], datasets: list[str] | None) ->
                 )
 
 
+def _like(default: Any, value: Any) -> Any:
+    """A command-line value read as the type of its default: Snakemake hands `--config`
+    values over as strings (`set={grokking: {p: 59}}` gives p = '59')."""
+    if isinstance(value, str) and default is not None and not isinstance(default, str):
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list) and isinstance(default, list):
+        return [_like(default[0] if default else None, v) for v in value]
+    return value
+
+
 def check_overrides(repro_source: str, spec: dict[str, Any], overrides: dict[str, Any]) -> None:
     """A variant may set any declared setting that no sweep varies in a grid."""
     where = "--config set"
@@ -503,7 +526,7 @@ def load(
     if name in RESERVED:
         raise UserError(f"{path}: name {name!r} is reserved for a rule; choose another")
     _check_spec(path, spec, datasets)
-    overrides = dict(overrides or {})
+    overrides = {k: _like(spec["defaults"].get(k), v) for k, v in (overrides or {}).items()}
     if overrides:
         check_overrides(str(path), spec, overrides)
     repro = Reproduction(

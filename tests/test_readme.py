@@ -12,8 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, snakemake
+
+from dlrepro import tables
+from dlrepro.reproduction import discover
 
 README = ROOT / "README.md"
 SKIP = re.compile(r"<!-- not run by tests/test_readme\.py: (?P<why>.+?) -->")
@@ -77,6 +81,14 @@ def test_readme_block_runs_as_printed(line: int, body: str, scratch: Path) -> No
         out = proc.stdout + proc.stderr
         assert "dlrepro: verdicts\n  " in out
         assert f"report: {scratch.resolve() / 'results' / 'smoke' / 'report.html'}" in out
+        # ... and that every reproduction ran end to end (the workflow's smoke test)
+        out_dir = scratch / "results" / "smoke"
+        html = (out_dir / "report.html").read_text()
+        for name in discover():
+            runs = pd.read_parquet(out_dir / name / "runs.parquet")
+            assert set(runs["status"]) == {"completed"}, name
+            assert len(tables.read(out_dir / name / "claims.parquet", "claims")) > 0, name
+            assert f"id='{name}'" in html, name
 
 
 @pytest.mark.workflow

@@ -5,14 +5,12 @@ import re
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, snakemake
 
 from dlrepro import tables
-from dlrepro.reproduction import discover
 
 pytestmark = pytest.mark.workflow
 
@@ -124,18 +122,3 @@ def test_snakemakes_own_report_builds_with_figures_and_claims(smoke_grokking, tm
     )
     html = out.read_text()
     assert "curves.png" in html and "claims.html" in html
-
-
-@pytest.mark.skipif(
-    not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-    reason="needs Fashion-MNIST: apt-get install -y dataset-fashion-mnist",
-)
-def test_every_reproduction_runs_end_to_end_at_smoke_scale(tmp_path):
-    snakemake(tmp_path, "--cores", "2", "--config", "scale=smoke")
-    out = tmp_path / "results" / "smoke"
-    html = (out / "report.html").read_text()
-    for name in discover():
-        runs = pd.read_parquet(out / name / "runs.parquet")
-        assert set(runs["status"]) == {"completed"}, name
-        assert len(tables.read(out / name / "claims.parquet", "claims")) > 0
-        assert f"id='{name}'" in html
