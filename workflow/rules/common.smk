@@ -77,13 +77,8 @@ def run_files(kind):
     """Input function: `kind` (metrics.parquet, run.json) of every run of a reproduction."""
 
     def files(wildcards):
-        return [
-            RUN_DIR.format(
-                scale=wildcards.scale, repro=wildcards.repro, run_id=r.run_id
-            )
-            + f"/{kind}"
-            for r in runs_of(wildcards.scale, wildcards.repro)
-        ]
+        base = RUN_DIR.format(scale=wildcards.scale, repro=wildcards.repro, run_id="")
+        return [f"{base}{r.run_id}/{kind}" for r in runs_of(wildcards.scale, wildcards.repro)]
 
     return files
 
@@ -166,9 +161,8 @@ def repro_outputs(scale, name):
 
 
 def repro_targets(scale, name):
-    return repro_outputs(scale, name) + [
-        REPRO_DIR.format(scale=scale, repro=name) + "/report.html"
-    ]
+    base = REPRO_DIR.format(scale=scale, repro=name)
+    return repro_outputs(scale, name) + [f"{base}/report.html"]
 
 
 def scale_targets(scale):
