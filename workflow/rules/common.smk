@@ -78,7 +78,10 @@ def run_files(kind):
 
     def files(wildcards):
         base = RUN_DIR.format(scale=wildcards.scale, repro=wildcards.repro, run_id="")
-        return [f"{base}{r.run_id}/{kind}" for r in runs_of(wildcards.scale, wildcards.repro)]
+        return [
+            f"{base}{r.run_id}/{kind}"
+            for r in runs_of(wildcards.scale, wildcards.repro)
+        ]
 
     return files
 
