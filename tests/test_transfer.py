@@ -16,7 +16,7 @@ from conftest import snakemake
 from dlrepro.claims import judge
 from dlrepro.paths import REPRODUCTIONS
 from dlrepro.reproduction import Run, load
-from dlrepro.runner import RunContext
+from dlrepro.runner import run_in_folder
 from dlrepro.trainer import ImageData
 from reproductions.transfer import task
 from reproductions.transfer.measures import MEASURES
@@ -41,8 +41,9 @@ def test_split_is_deterministic_per_seed_and_differs_across_seeds():
 def test_training_subset_is_class_balanced_renumbered_and_nested():
     labels = torch.arange(10).repeat(30)  # 30 examples of each of 10 classes
     idx, y = take_per_class(labels, [7, 2, 5], per_class=4, seed=0)
-    assert torch.equal(labels[idx], torch.tensor([7] * 4 + [2] * 4 + [5] * 4))
-    assert torch.equal(y, torch.tensor([0] * 4 + [1] * 4 + [2] * 4))
+    assert sorted(labels[idx].tolist()) == [2] * 4 + [5] * 4 + [7] * 4
+    assert torch.equal(torch.tensor([7, 2, 5])[y], labels[idx])  # 7 -> 0, 2 -> 1, 5 -> 2
+    assert labels[idx][:4].unique().numel() > 1  # classes mixed, not one after another
     bigger, _ = take_per_class(labels, [7, 2, 5], per_class=10, seed=0)
     assert set(idx.tolist()) <= set(bigger.tolist())
     again, _ = take_per_class(labels, [7, 2, 5], per_class=4, seed=0)
@@ -73,18 +74,11 @@ def _train(repro, run_id: str, tmp_path: Path, monkeypatch, **changes) -> tuple[
     base = LayeredCNN([4, 8], [16], n_classes=5)
     torch.save(base.state_dict(), tmp_path / "base.pt")
     monkeypatch.setattr(task, "load_images", lambda run, name: _images())
-    ctx = RunContext(
-        run,
-        device="cpu",
-        threads=1,
-        datasets={},
-        checkpoint_path=tmp_path / "ckpt.pt",
-        checkpoint_seconds=1e9,
-        init_weights=tmp_path / "base.pt" if run.init_from else None,
-        stream=io.StringIO(),
-    )
-    task.train(ctx)
-    return base.state_dict(), ctx.final_weights()
+    folder = tmp_path / "-".join([run_id, *(f"{k}{v}" for k, v in changes.items())])
+    init = tmp_path / "base.pt" if run.init_from else None
+    status = run_in_folder(repro, run, folder, init_weights=init, stream=io.StringIO())
+    assert status == "completed"
+    return base.state_dict(), torch.load(folder / "weights.pt", weights_only=True)
 
 
 def _layer(key: str) -> int:

@@ -34,4 +34,7 @@ def take_per_class(
         chosen = members[torch.randperm(len(members), generator=g)][:per_class]
         idx.append(chosen)
         new.append(torch.full_like(chosen, k))
-    return torch.cat(idx), torch.cat(new)
+    # Mixed classes, so that the first m of them (the trainer's periodic evaluations) are a
+    # fair sample of the half rather than its first class.
+    mix = torch.randperm(sum(len(i) for i in idx), generator=g)
+    return torch.cat(idx)[mix], torch.cat(new)[mix]
