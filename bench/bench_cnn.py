@@ -37,6 +37,7 @@ from common import (  # noqa: E402
 )
 
 from dlrepro import data, reproduction  # noqa: E402
+from dlrepro.errors import UserError  # noqa: E402
 from dlrepro.models.cnn import build_cnn, config_from_settings  # noqa: E402
 from dlrepro.paths import REPRODUCTIONS  # noqa: E402
 from dlrepro.trainer import EVAL_BATCH, lr_at, split_indices  # noqa: E402
@@ -114,7 +115,10 @@ def main() -> None:
         path = args.data
         if not path.exists():  # build the cache once, as the workflow's prepare rule would
             path = tmp / "fashion_mnist.pt"
-            data.prepare("fashion_mnist", path, {"download": False})
+            try:
+                data.prepare("fashion_mnist", path, {"download": False})
+            except UserError as e:
+                raise SystemExit(f"bench_cnn cannot run: {e}") from None
         datasets = {s["dataset"]: path}
         engine_run(repro, run, args.threads, tmp / "warm", datasets)  # warm-up
 
