@@ -18,6 +18,7 @@ from dlrepro import claims as claims_mod
 from dlrepro import figures, prereg, report, tables
 from dlrepro.atomic import write_text
 from dlrepro.config import resolve_device
+from dlrepro.devices import select
 from dlrepro.errors import UserError
 from dlrepro.reproduction import Reproduction, Run, load
 from dlrepro.runner import records_frame, run_job
@@ -89,7 +90,7 @@ def train(
     status = run_job(
         repro,
         run,
-        device=resolve_device(device),
+        device=select(resolve_device(device)),  # a GPU no concurrent job holds
         threads=threads,
         datasets={Path(p).stem: Path(p) for p in datasets},
         metrics_path=Path(metrics),
