@@ -291,7 +291,7 @@ def _section(s: Section) -> str:
         if (s.figure_dir / (f["id"] + ".png")).exists()
     )
     variant = ""
-    if s.repro.overrides:
+    if getattr(s.repro, "overrides", None):
         shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(s.repro.overrides.items()))
         variant = (
             f"<p class='variant'><b>Variant:</b> settings overridden from the reproduction "
