@@ -21,12 +21,12 @@ def preflight_runs(scale, name):
 
 
 def preflight_targets(scale):
-    return [PREFLIGHT_DIR.format(scale=scale) + "/report.txt"]
+    return [f"{PREFLIGHT_DIR.format(scale=scale)}/report.txt"]
 
 
 def preflight_rows(wildcards):
     return [
-        PREFLIGHT_DIR.format(scale=wildcards.scale) + f"/{name}/{r.run_id}.json"
+        f"{PREFLIGHT_DIR.format(scale=wildcards.scale)}/{name}/{r.run_id}.json"
         for name in selected_names()
         for r, _ in preflight_runs(wildcards.scale, name)
     ]
@@ -38,10 +38,8 @@ def preflight_inputs(wildcards):
     run = find_run(wildcards)
     inputs = {"datasets": [f"{RESULTS}/preflight-data/{d}.pt" for d in run.datasets]}
     if run.init_from:
-        inputs["init"] = (
-            PREFLIGHT_DIR.format(scale=wildcards.scale)
-            + f"/{wildcards.repro}/{run.init_from}.weights.pt"
-        )
+        base = PREFLIGHT_DIR.format(scale=wildcards.scale)
+        inputs["init"] = f"{base}/{wildcards.repro}/{run.init_from}.weights.pt"
     return inputs
 
 
