@@ -234,6 +234,8 @@ def test_a_run_stops_once_its_running_training_accuracy_reaches_the_fit_level(
     summary = task.summarize_run(metrics, ctx.settings)
     assert summary["fitted"] == 1.0
     assert summary["epochs_to_fit"] == summary["epochs_run"] < 200
+    # Judged on whole epochs (logs_per_epoch 1), never on a window of a few batches.
+    assert summary["epochs_to_fit"] == int(summary["epochs_to_fit"])
     assert summary["train_acc"] >= 0.9  # eval mode, all training images, after the stop
     assert summary["n_params"] == 784 * 64 + 64 + 64 * 10 + 10
     assert summary["train_images"] == 200
