@@ -34,6 +34,7 @@ def fit_time(data: Any) -> Figure:
         return _empty("no corruption sweeps at this scale")
     fig, (ax,) = figures.new(width=6.5, height=4.2)
     top = float(summ["epoch_budget"].max())
+    bounds = [0.0]
     for sweep in sweeps:
         color, name = MODELS[sweep]
         rows = summ[summ["sweep"] == sweep]
@@ -48,10 +49,11 @@ def fit_time(data: Any) -> Figure:
         shown = med.replace(math.inf, top)
         ax.plot(shown.index.astype(float), shown.to_numpy(), color=color, label=f"{name} (median)")
         if 0.0 in med.index and math.isfinite(med.loc[0.0]):
+            bounds.append(10 * med.loc[0.0])
             ax.axhline(
                 10 * med.loc[0.0], color=color, ls="--", lw=1, label=f"{name}: 10x true labels"
             )
-    ax.set_ylim(0, top * 1.05)
+    ax.set_ylim(0, max(top, *bounds) * 1.05)
     ax.set_xlabel("label corruption (fraction of training labels redrawn)")
     ax.set_ylabel("epochs to 99% training accuracy")
     ax.legend(fontsize=7)
