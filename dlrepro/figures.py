@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # jobs run without a display
 
@@ -62,10 +63,30 @@ def overlay_reference(
                 )
 
 
+def _linear_where_nothing_to_log(fig: Figure) -> None:
+    """A log axis with no positive value to draw (at smoke scale, say, no run reached 99%) would
+    make matplotlib raise at save; draw it linear and say so, so the figure still shows the runs."""
+    for ax in fig.axes:
+        for axis, _lo, hi in (("x", *ax.dataLim.intervalx), ("y", *ax.dataLim.intervaly)):
+            scale = ax.get_xscale() if axis == "x" else ax.get_yscale()
+            if scale == "log" and not (np.isfinite(hi) and hi > 0):
+                (ax.set_xscale if axis == "x" else ax.set_yscale)("linear")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"no positive value to draw on the log {axis} axis",
+                    transform=ax.transAxes,
+                    ha="center",
+                    fontsize=8,
+                    color="0.4",
+                )
+
+
 def save(fig: Figure, png: str | Path, svg: str | Path, title: str = "") -> None:
     """Write the figure as PNG and SVG, each atomically."""
     if title:
         fig.suptitle(title)
+    _linear_where_nothing_to_log(fig)
     fig.tight_layout()
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
