@@ -25,7 +25,10 @@ evaluation, the train/test curves, checkpoints and resume:
 What it logs (dlrepro.longform reads it back), `epoch` = step / steps per epoch:
     train             loss, error, lr: running means over the steps since the last log,
                       `logs_per_epoch` times an epoch (the error of the batches as trained,
-                      dropout on, as the papers' training curves show it)
+                      dropout on, as the papers' training curves show it). Each epoch is cut
+                      into `logs_per_epoch` windows of near-equal length (⌊steps per epoch /
+                      logs_per_epoch⌋ batches or one more), the last ending with the epoch;
+                      with a `steps` budget the last log also closes a shorter window
     train_eval, test  loss, acc, error in eval mode on the first `n_eval` training and test
                       images, every `eval_every_epochs` epochs (n_eval=0: never)
     train_eval_final, test_final
@@ -42,7 +45,9 @@ passes `run.settings[...]`): `augment` (a function (x, generator) -> x on normal
 e.g. `crop_flip(pad=4, flip=True)`), `init_weights` (a state_dict, or part of one, loaded
 before training, e.g. `run.init_weights()`), `freeze` (parameter-name prefixes not trained;
 parameters with requires_grad False are never trained either), `steps` (the budget in
-optimizer steps instead of `epochs`), `stop_at_train_error`, the cadence options above,
+optimizer steps instead of `epochs`), `stop_at_train_error` (stop once a whole running-error
+window is at most this; the shorter last window of a `steps` budget never stops a run,
+it ends it anyway), the cadence options above,
 `generator` (the run's batch-order and augmentation RNG), `settings_prefix` (read
 `<prefix>lr` etc., for a reproduction whose other runs use those names for something else)
 and `at_start` (called once before the first step of a fresh run, not after a resume: log
@@ -345,7 +350,15 @@ def train_classifier(
             f"run {run.run_id}: batch_size {bs} exceeds the {n} training images; lower it"
         )
     total = int(steps) if steps is not None else int(s["epochs"]) * steps_per_epoch
-    log_every = max(1, round(steps_per_epoch / logs_per_epoch))
+    if logs_per_epoch < 1:
+        raise UserError(f"logs_per_epoch = {logs_per_epoch!r}; use 1 or more")
+    # Running-error windows end at these batch positions (1..steps_per_epoch) of every epoch:
+    # the epoch cut into logs_per_epoch near-equal windows, so the stop never judges a window
+    # of one or two batches left over between a step-count cadence and the epoch's end.
+    window_ends = {
+        max(1, (2 * k * steps_per_epoch + logs_per_epoch) // (2 * logs_per_epoch))
+        for k in range(1, logs_per_epoch + 1)
+    }
     # Batch order and augmentation come from this generator; dropout uses torch's global
     # RNG, which the runner seeds and checkpoints.
     g = torch.Generator(device=dev).manual_seed(run.seed) if generator is None else generator
@@ -384,12 +397,17 @@ def train_classifier(
         train_means.add(len(yb), loss=loss_v * len(yb), error=wrong)
         epoch = step / steps_per_epoch
         end_of_epoch = step % steps_per_epoch == 0
+        window_end = pos + 1 in window_ends
         stop = False
-        if step % log_every == 0 or end_of_epoch or step == total:
+        if window_end or step == total:
             means = train_means.pop()
             run.log(step, "train", {**means, "lr": lr}, epoch)
             run.progress(step, total, loss=loss_v, error=means["error"])
-            stop = stop_at_train_error is not None and means["error"] <= stop_at_train_error
+            stop = (
+                window_end
+                and stop_at_train_error is not None
+                and means["error"] <= stop_at_train_error
+            )
         last = step == total or stop
         due = end_of_epoch and (step // steps_per_epoch) % eval_every_epochs == 0
         if last or (due and n_eval != 0):

@@ -183,3 +183,39 @@ def test_a_batch_larger_than_the_training_set_is_a_user_error(stripes, tmp_path)
     run = context(tmp_path, stripes, batch_size=500)
     with pytest.raises(UserError, match="batch_size 500 exceeds"):
         train_classifier(run, small_net(), load_images(run, "stripes"))
+
+
+def test_the_stop_judges_whole_running_error_windows_never_a_batch_left_over(tmp_path):
+    """10 images in batches of 2 (5 steps an epoch), 2 logs an epoch. A network that always
+    says class 0 gets only the two class-0 images right, and they form the epoch's last batch.
+    A step-count cadence (every round(5/2) = 2 steps, plus each epoch's end) left that batch
+    alone in a window at step 5, whose error 0 stopped the run; windows are now steps 1-3 and
+    4-5 of each epoch, none at or below 0.1, so the run goes on to its budget."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 255, (10, 1, 2, 2), generator=g, dtype=torch.uint8)
+    last_batch = torch.randperm(10, generator=torch.Generator().manual_seed(0))[8:]
+    y = torch.ones(10, dtype=torch.long)
+    y[last_batch] = 0
+    data = ImageData(x, y, x[:4], y[:4], n_classes=2)
+
+    def says_zero() -> torch.nn.Module:
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        torch.nn.init.zeros_(net[1].weight)
+        net[1].bias.data = torch.tensor([1.0, 0.0])
+        return net
+
+    def fit(data: ImageData, name: str) -> tuple[dict, list[int]]:
+        run = context(tmp_path / name, lr=0.0, batch_size=2, epochs=2)
+        out = train_classifier(
+            run, says_zero(), data, stop_at_train_error=0.1, logs_per_epoch=2, n_eval=0,
+            generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        m = run.metrics_frame()
+        train = m[(m["split"] == "train") & (m["metric"] == "error")]
+        return out, sorted(int(s) for s in train["step"])
+
+    out, logged = fit(data, "lucky")
+    assert out["steps"] == 10 and logged == [3, 5, 8, 10]
+    # A whole window at the level still stops the run, at that window's end.
+    out, logged = fit(ImageData(x, torch.zeros(10, dtype=torch.long), x[:4], y[:4], 2), "all")
+    assert out["steps"] == 3 and logged == [3]
