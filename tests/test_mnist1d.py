@@ -78,6 +78,22 @@ def test_a_missing_file_names_the_prepare_step(tmp_path: Path) -> None:
         mnist1d.load_mnist1d(tmp_path / "absent.pt")
 
 
+def test_an_image_file_is_not_read_as_mnist1d_nor_mnist1d_as_images(
+    tmp_path: Path, small_sizes: None
+) -> None:
+    from dlrepro.data import images
+
+    x = torch.zeros(4, 2, 2, dtype=torch.uint8)
+    y = torch.zeros(4, dtype=torch.int64)
+    tensors = {"train_x": x, "train_y": y, "test_x": x, "test_y": y}
+    images.save_prepared(tmp_path / "img.pt", "stripes", tensors, ["a"], "test")
+    with pytest.raises(UserError, match="holds dataset 'stripes', not 'mnist1d'"):
+        mnist1d.load_mnist1d(tmp_path / "img.pt")
+    mnist1d.build_mnist1d(tmp_path / "m.pt", {})
+    with pytest.raises(UserError, match="expected uint8"):  # the image check by default
+        data.load_prepared(tmp_path / "m.pt")
+
+
 def test_an_unknown_dataset_argument_is_refused() -> None:
     with pytest.raises(UserError, match="no dataset argument 'num_sample'"):
         mnist1d.package_args(num_sample=10)

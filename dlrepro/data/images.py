@@ -320,14 +320,23 @@ def checksum(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+# A check of a cache file's tensors: (blob, path) -> None, a UserError naming the fix if wrong.
+TensorCheck = Callable[[dict[str, Any], Path], None]
+
+
 def save_prepared(
     out_path: Path,
     name: str,
     tensors: dict[str, torch.Tensor],
     classes: list[str],
     source: str,
+    check: TensorCheck | None = None,
 ) -> dict[str, Any]:
-    """Write the cache file atomically and return its info (what the run record keeps)."""
+    """Write the cache file atomically and return its info (what the run record keeps).
+
+    `check` replaces the image check (uint8 (N,H,W) or (N,C,H,W) images, int64 labels) for a
+    dataset of other tensors in the same layout (dlrepro.data.mnist1d: float64 sequences).
+    """
     blob: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "name": name,
@@ -336,7 +345,7 @@ def save_prepared(
         **{k: tensors[k] for k in TENSOR_KEYS},
         "sha256": checksum(tensors),
     }
-    _check_tensors(blob, Path(out_path))
+    (check or _check_tensors)(blob, Path(out_path))
     write_with(out_path, lambda tmp: torch.save(blob, tmp))
     return info(blob)
 
@@ -374,10 +383,13 @@ def _check_tensors(blob: dict[str, Any], path: Path) -> None:
         raise UserError(f"{path}: train and test images differ in shape; {fix}")
 
 
-def load_prepared(path: Path) -> dict[str, Any]:
-    """Load a cache file written by `save_prepared`, verifying its format and checksum."""
+def load_prepared(
+    path: Path, name: str | None = None, check: TensorCheck | None = None
+) -> dict[str, Any]:
+    """Load a cache file written by `save_prepared`, verifying its format, its dataset's
+    `name` (if given), its tensors (`check`, as for `save_prepared`) and its checksum."""
     path = Path(path)
-    fix = f"delete {path} and rerun; it will be rebuilt from the raw files"
+    fix = f"delete {path} and rerun; the prepare step will build it again"
     if not path.is_file():
         raise UserError(f"prepared dataset {path} does not exist; run the workflow's prepare step")
     try:
@@ -386,7 +398,9 @@ def load_prepared(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} cannot be read ({type(e).__name__}: {e}); {fix}") from e
     if not isinstance(blob, dict) or blob.get("format_version") != FORMAT_VERSION:
         raise UserError(f"{path} is not a dlrepro dataset file of format {FORMAT_VERSION}; {fix}")
-    _check_tensors(blob, path)
+    if name is not None and blob.get("name") != name:
+        raise UserError(f"{path} holds dataset {blob.get('name')!r}, not {name!r}")
+    (check or _check_tensors)(blob, path)
     if checksum(blob) != blob.get("sha256"):
         raise UserError(f"{path} fails its sha256 check (corrupted or edited); {fix}")
     return blob
