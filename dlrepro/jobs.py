@@ -20,6 +20,7 @@ from dlrepro.atomic import write_text
 from dlrepro.config import resolve_device
 from dlrepro.devices import select
 from dlrepro.errors import UserError
+from dlrepro.preemption import Preempted
 from dlrepro.reproduction import Reproduction, Run, load
 from dlrepro.runner import records_frame, run_job
 
@@ -36,6 +37,9 @@ def job_log(path: str | Path) -> Iterator[Any]:
             print(f"dlrepro: {e}", file=log)
             print(f"\ndlrepro: {e}\n", file=sys.stderr)
             sys.exit(1)
+        except Preempted as e:  # SIGTERM (a SLURM time limit): checkpointed, exits 143
+            print(f"\ndlrepro: {e}; its checkpoint is kept, a rerun resumes it\n", file=sys.stderr)
+            raise
         except Exception:
             traceback.print_exc(file=log)
             print(f"\ndlrepro: job failed; the traceback is in {path}\n", file=sys.stderr)

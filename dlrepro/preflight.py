@@ -397,6 +397,34 @@ def run_one(
     return row
 
 
+def run_rule(
+    config: dict[str, Any],
+    input: Any,
+    output: Any,
+    params: Any,
+    threads: int,
+    resources: Any,
+    log: Any,
+) -> dict[str, Any]:
+    """The `preflight_run` rule's body (workflow/rules/preflight.smk): `run_one` with the
+    rule's objects unpacked. It runs inside the Snakemake process (a `run:` job), so that the
+    preflight jobs of one Snakemake share one fork server (`_processes`)."""
+    datasets = input.get("datasets", [])
+    return run_one(
+        config=config,
+        run_json=params.run,
+        device=config["device"],
+        threads=threads,
+        datasets=[datasets] if isinstance(datasets, str) else list(datasets),
+        init_weights=input.get("init"),
+        resources=dict(resources.items()),
+        seeds=params.seeds,
+        out=output.row,
+        weights=output.weights,
+        log=log[0],
+    )
+
+
 # -- data --------------------------------------------------------------------------------------
 def prepare_data(name: str, out: Path, data_config: dict[str, Any]) -> dict[str, Any]:
     """Prepare a dataset for the preflight: the real one, or a random stand-in of its shape

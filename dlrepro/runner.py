@@ -12,10 +12,12 @@ once, and the context saves and restores them:
         run.check_finite(loss=loss)       # raises Diverged on NaN/inf
         run.log(step, "train", {"loss": loss})
         run.progress(step, total, loss=loss)
-        run.maybe_checkpoint(step)        # every few minutes: everything registered
+        run.maybe_checkpoint(step)        # every few minutes, and at once after SIGTERM
 
 Steps count from 1; step 0 is the state before training. `run_job` wraps `train` and writes
-metrics.parquet, run.json and the registered model's final weights, whatever the run's fate.
+metrics.parquet, run.json and the registered model's final weights, whatever the run's fate,
+except a stop signal (SLURM's time limit, dlrepro.preemption): the next `maybe_checkpoint`
+then saves and the job exits with code 143, writing nothing else; a rerun resumes.
 
 A resumed run continues with the same numbers as an uninterrupted one: the checkpoint holds
 the registered objects, the metrics so far, torch's global RNG and, on CUDA, the device's RNG.
@@ -38,7 +40,7 @@ from typing import Any, TextIO
 import pandas as pd
 import torch
 
-from dlrepro import __version__, provenance, tables
+from dlrepro import __version__, preemption, provenance, tables
 from dlrepro.atomic import write_json, write_with
 from dlrepro.errors import Diverged, UserError
 from dlrepro.reproduction import Reproduction, Run
@@ -244,9 +246,15 @@ class RunContext:
 
     def maybe_checkpoint(self, step: int, force: bool = False) -> bool:
         """Save the registered objects if the checkpoint interval has passed; return whether
-        it saved. Call it at the end of a step, after logging: a resumed run continues with
-        the step after `step`."""
-        if not force and time.perf_counter() - self._last_ckpt < self._ckpt_every:
+        it saved. Call it at the end of every step, after logging: a resumed run continues
+        with the step after `step`.
+
+        After a stop signal (SLURM's time limit: dlrepro.preemption) it saves at once and
+        raises `Preempted`, which ends the job with code 143; a rerun resumes from here."""
+        stop = preemption.requested()
+        if stop:
+            preemption.honour()
+        elif not force and time.perf_counter() - self._last_ckpt < self._ckpt_every:
             return False
         blob = {
             "settings_hash": self.run.settings_hash,
@@ -260,6 +268,13 @@ class RunContext:
             blob["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         write_with(self._ckpt, lambda tmp: torch.save(blob, tmp))
         self._last_ckpt = time.perf_counter()
+        if stop:
+            stopped = preemption.Preempted(int(step))
+            self.print(
+                f"{stopped}: checkpoint saved to {self._ckpt}; exiting with code "
+                f"{stopped.code}, a rerun resumes from step {int(step) + 1}"
+            )
+            raise stopped
         return True
 
     def resume(self) -> int:
@@ -375,7 +390,10 @@ def run_job(
     ctx.print(f"start: device {device}, {threads} thread(s), settings {run.settings}")
     status, error = "completed", ""
     try:
-        repro.task.train(ctx)
+        # SIGTERM (a SLURM time limit) -> the loop's next maybe_checkpoint saves and raises
+        # Preempted (SystemExit 143): no record is written, the checkpoint stays.
+        with preemption.watch():
+            repro.task.train(ctx)
     except Diverged as e:
         status, error = "diverged", str(e)
         ctx.print(f"diverged: {e}")

@@ -177,3 +177,52 @@ def scale_targets(scale):
 
 def selected_names():
     return [REPROS[p].name for p in SELECTED]
+
+
+# -- preflight (workflow/rules/preflight.smk) ----------------------------------------------
+PREFLIGHT_DIR = f"{RESULTS}/{{scale}}-preflight"
+
+
+def preflight_runs(scale, name):
+    """(run, seeds it stands for): the first seed of each grid point (seeds cost the same);
+    with `preflight_per: sweep`, only each sweep's last grid point (its largest values, the
+    likeliest to run out of memory), which is what the tests use to stay short."""
+    groups = {}
+    for r in runs_of(scale, name):
+        groups.setdefault((r.sweep, json.dumps(r.params, sort_keys=True)), []).append(r)
+    picked = [(rs[0], len(rs)) for rs in groups.values()]
+    if CFG["preflight_per"] == "sweep":
+        picked = list({r.sweep: (r, n) for r, n in picked}.values())
+    return picked
+
+
+def preflight_targets(scale):
+    return [f"{PREFLIGHT_DIR.format(scale=scale)}/report.txt"]
+
+
+def preflight_rows(wildcards):
+    return [
+        f"{PREFLIGHT_DIR.format(scale=wildcards.scale)}/{name}/{r.run_id}.json"
+        for name in selected_names()
+        for r, _ in preflight_runs(wildcards.scale, name)
+    ]
+
+
+def preflight_inputs(wildcards):
+    # The preflight's own copies of the datasets (a random stand-in where one is missing) and,
+    # for `init_from`, the base run's preflight weights: the chain is checked, not skipped.
+    run = find_run(wildcards)
+    inputs = {"datasets": [f"{RESULTS}/preflight-data/{d}.pt" for d in run.datasets]}
+    if run.init_from:
+        base = PREFLIGHT_DIR.format(scale=wildcards.scale)
+        inputs["init"] = f"{base}/{wildcards.repro}/{run.init_from}.weights.pt"
+    return inputs
+
+
+def preflight_seeds(wildcards):
+    run = find_run(wildcards)
+    return sum(
+        1
+        for r in runs_of(wildcards.scale, wildcards.repro)
+        if r.sweep == run.sweep and r.params == run.params
+    )
