@@ -20,7 +20,7 @@ from dlrepro.runner import RunContext
 
 from . import analysis
 from .data import split
-from .model import build
+from .model import build, make_optimizer
 
 
 def _eval(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -43,11 +43,8 @@ def train(run: RunContext) -> None:
     dev = run.device
     xt, yt, xv, yv = (t.to(dev) for t in split(s["p"], s["op"], s["frac"], s["seed"]))
     model = build(s).to(dev)  # initialised from torch's global RNG, seeded by the runner
-    decay = s["weight_decay"] if s["regularizer"] == "weight_decay" else 0.0
     l1 = s["l1"] if s["regularizer"] == "l1" else 0.0
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=decay
-    )
+    opt = make_optimizer(model, s)  # AdamW, decoupled weight decay only for weight_decay
     batches = torch.Generator().manual_seed(s["seed"] + 1)  # minibatch order, if any
     total, bs = s["steps"], s["batch_size"]
     fourier_steps = _log_steps(total, s["fourier_points"])
