@@ -334,6 +334,30 @@ def test_activation_speedup_censoring_is_honest() -> None:
     assert m.value is None and "ReLU never" in m.reason
 
 
+def test_a_censored_tanh_seed_bounds_its_rate_at_the_epochs_it_ran() -> None:
+    """Two seeds per rate: tanh reaches the threshold at epoch 30 with one seed and never (120
+    epochs) with the other, at every rate, so every median is "never"; the bound is the floor
+    median(30, 120) = 75 over ReLU's 20, not the cap 120 / 20."""
+    relu = fig1_rows({0.01: 40.0, 0.03: 20.0, 0.1: 30.0}, {})
+    tanh0 = fig1_rows({}, {0.01: 30.0, 0.03: 30.0, 0.1: 30.0})
+    tanh1 = fig1_rows({}, {0.01: math.nan, 0.03: math.nan, 0.1: math.nan}, epochs=120.0)
+    rows = pd.concat([relu, relu.assign(seed=1), tanh0, tanh1.assign(seed=1)])
+    m = measures.activation_speedup(rows, decisive_above=2.0)
+    assert m.value == pytest.approx(75.0 / 20.0)
+    assert m.details["tanh_floor_epochs"] == pytest.approx(75.0)
+
+
+def test_cnn_vs_classical_is_inconclusive_when_a_seed_has_no_test_error() -> None:
+    rows = pd.DataFrame(
+        [
+            {"sweep": "classical", "seed": 0, "method": "rbf_svm", "test_error": 0.12},
+            {"sweep": "cnn", "seed": 0, "method": None, "test_error": math.nan},
+            {"sweep": "cnn", "seed": 1, "method": None, "test_error": 0.09},
+        ]
+    )
+    assert measures.cnn_vs_classical(rows, "cnn", "classical").value is None
+
+
 def test_cnn_vs_classical_and_baseline_deviation() -> None:
     rows = pd.DataFrame(
         [
