@@ -63,25 +63,29 @@ def metrics_of(rows):
     return pd.DataFrame(rows, columns=["step", "split", "metric", "value"])
 
 
-def test_summary_finds_the_first_crossing_steps_and_the_norm_drop():
+def test_summary_finds_the_crossing_steps_the_norm_window_and_the_share_gain():
     rows = []
-    for step, tr, va, norm in [
-        (0, 0.0, 0.0, 10),
-        (10, 1.0, 0.1, 12),
-        (20, 1.0, 0.5, 11),
-        (30, 1.0, 0.995, 9),
+    for step, tr, va, norm, top in [
+        (0, 0.0, 0.0, 10, 1.0),
+        (10, 1.0, 0.1, 12, 1.0),
+        (20, 1.0, 0.5, 11, 1.0),
+        (30, 1.0, 0.995, 9, 3.0),
     ]:
         rows += [
             (step, "train", "acc", tr),
             (step, "val", "acc", va),
             (step, "model", "weight_norm", norm),
         ]
-        rows += [(step, "embed", f"fourier_k{k:03d}", 1.0) for k in range(1, 9)]
-    s = task.summarize_run(metrics_of(rows), {"fourier_top_k": 4, "frac": 0.5})
+        # 8 frequencies; from step 30 on the first carries 3× the norm of each other one.
+        rows += [(step, "embed", f"fourier_k{k:03d}", top if k == 1 else 1.0) for k in range(1, 9)]
+    s = task.summarize_run(metrics_of(rows), {"fourier_top_k": 1, "frac": 0.5})
     assert s["steps_train_99"] == 10 and s["steps_val_99"] == 30
     assert s["delay_ratio"] == 3
-    assert s["norm_drop"] == pytest.approx(1 - 9 / 12)
-    assert s["fourier_top_share_final"] == pytest.approx(0.5)
+    assert s["norm_at_train_99"] == 12 and s["norm_window_fall"] == pytest.approx(1 - 9 / 12)
+    assert s["fourier_top_share_memorized"] == pytest.approx(1 / 8)
+    assert s["fourier_top_share_final"] == pytest.approx(9 / 16)
+    assert s["fourier_share_gain"] == pytest.approx(9 / 16 - 1 / 8)
+    assert math.isnan(s["neuron_single_freq_final"])  # no MLP neurons logged here
 
 
 def test_more_data_faster_counts_a_run_that_never_generalized_as_slowest():
@@ -90,6 +94,132 @@ def test_more_data_faster_counts_a_run_that_never_generalized_as_slowest():
     )
     m = measures.faster_with_more_data(summary)
     assert m.value == 1.0
+
+
+def test_more_data_faster_rests_on_the_seeds_every_fraction_ran():
+    summary = pd.DataFrame(
+        {
+            "frac": [0.5, 0.5, 0.5, 0.6, 0.7],
+            "steps_val_99": [900, 1000, 950, 700, 500],
+            "seed": [0, 1, 2, 0, 0],
+        }
+    )
+    m = measures.faster_with_more_data(summary)
+    assert m.value == 1.0 and m.seeds == [0]
+    assert m.details["seed_spread_steps_val_99"]["0.5"] == 100
+
+
+def wd_and_none(none_steps, none_budget, wd_steps=(1000, 1200, 1100)):
+    wd = [
+        {"run_id": f"wd-s{i}", "sweep": "wd", "seed": i, "steps_val_99": t, "budget_steps": 1.2 * t}
+        for i, t in enumerate(wd_steps)
+    ]
+    none = [
+        {
+            "run_id": f"none-s{i}",
+            "sweep": "none",
+            "seed": i,
+            "steps_val_99": t,
+            "budget_steps": none_budget,
+        }
+        for i, t in enumerate(none_steps)
+    ]
+    return pd.DataFrame(wd + none)
+
+
+def test_weight_decay_speedup_is_the_factor_when_the_unregularized_run_generalizes():
+    m = measures.speedup_over(wd_and_none([2200], 8000), "none", ["wd"], decisive_above=3)
+    assert m.value == pytest.approx(2.0)  # 2200 / median 1100: under 3, not reproduced
+
+
+def test_a_budget_too_short_to_show_the_factor_is_inconclusive_and_a_long_one_decides():
+    short = measures.speedup_over(wd_and_none([math.nan], 3000), "none", ["wd"], decisive_above=3)
+    assert short.value is None and "only known to exceed" in short.reason
+    long = measures.speedup_over(wd_and_none([math.nan], 4000), "none", ["wd"], decisive_above=3)
+    assert long.value == pytest.approx(4000 / 1100) and "budget bound" in long.reason
+
+
+def test_a_censored_seed_that_cannot_move_the_median_leaves_it_exact():
+    rows = wd_and_none([1650, 1540, math.nan], 2000)
+    m = measures.speedup_over(rows, "none", ["wd"], decisive_above=3)
+    assert m.value == pytest.approx(1650 / 1100)  # exact even though one seed is censored
+
+
+def norm_metrics(run_id, norms):
+    return pd.DataFrame(
+        [
+            {"run_id": run_id, "step": s, "split": "model", "metric": "weight_norm", "value": v}
+            for s, v in norms.items()
+        ]
+    )
+
+
+def test_the_norm_fall_is_compared_with_the_unregularized_run_over_the_same_window():
+    rows = pd.DataFrame(
+        [
+            {
+                "run_id": "wd-s0",
+                "sweep": "wd",
+                "seed": 0,
+                "steps_train_99": 100.0,
+                "steps_val_99": 300.0,
+                "norm_window_fall": 0.4,
+            },
+            {
+                "run_id": "none-s0",
+                "sweep": "none",
+                "seed": 0,
+                "steps_train_99": 100.0,
+                "steps_val_99": math.nan,
+                "norm_window_fall": math.nan,
+            },
+        ]
+    )
+    metrics = norm_metrics("none-s0", {0: 10.0, 100: 20.0, 200: 21.0, 300: 22.0, 400: 23.0})
+    m = measures.norm_fall_vs(rows, metrics, ["wd"], "none")
+    assert m.value == pytest.approx(0.4 - (1 - 22 / 20))  # the control's norm rose 10%
+    short = norm_metrics("none-s0", {0: 10.0, 100: 20.0, 200: 21.0})
+    assert measures.norm_fall_vs(rows, short, ["wd"], "none").value is None
+
+
+def test_grokking_delay_counts_a_run_that_never_generalized_as_no_grokking():
+    rows = pd.DataFrame(
+        [
+            {"run_id": "l1-s0", "seed": 0, "steps_val_95": 3000.0, "steps_train_99": 200.0},
+            {"run_id": "l1-s1", "seed": 1, "steps_val_95": math.nan, "steps_train_99": 200.0},
+        ]
+    )
+    m = measures.grokking_delay(rows, "steps_val_95", "steps_train_99")
+    assert m.details["per_seed"] == {0: 15.0, 1: 0.0} and m.value == 7.5
+    assert m.details["never_generalized"] == ["l1-s1"]
+
+
+def test_neurons_reading_one_frequency_each_count_as_tuned_and_random_ones_do_not():
+    p, d = 13, 4
+    model = PairMLP(p, d_embed=d, hidden=6)
+    a = torch.arange(p, dtype=torch.float32)
+    with torch.no_grad():
+        # Embedding columns: cos and sin of frequencies 2 and 5; each neuron reads one pair.
+        model.embed.weight.copy_(
+            torch.stack(
+                [
+                    torch.cos(2 * math.pi * 2 * a / p),
+                    torch.sin(2 * math.pi * 2 * a / p),
+                    torch.cos(2 * math.pi * 5 * a / p),
+                    torch.sin(2 * math.pi * 5 * a / p),
+                ],
+                1,
+            )
+        )
+        w = torch.zeros(6, 2 * d)
+        w[:3, 0], w[:3, 1] = 1.0, 0.5
+        w[3:, 2], w[3:, 3] = 0.3, 1.0
+        model.hidden.weight.copy_(w)
+    tuned = analysis.single_frequency_share(model)
+    assert tuned == {"power_weighted": pytest.approx(1.0), "count": 1.0}
+    torch.manual_seed(0)
+    random = analysis.single_frequency_share(PairMLP(97, 128, 256))
+    assert random["count"] == 0.0 and random["power_weighted"] == 0.0
 
 
 # -- the training loop under the engine ---------------------------------------------------------

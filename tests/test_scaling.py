@@ -54,13 +54,42 @@ def test_gpt_is_causal():
         assert torch.allclose(model(x)[0, :5], model(y)[0, :5])
 
 
-def test_plan_isoflop_run():
-    s = {"model": "2x64", "n_ctx": 128, "batch_size": 16, "flops": 1e12, "tokens": 0, "lr": 0.01}
-    p = lm.plan(s)
-    assert p["N"] == 100_096
+PLAN = {
+    "model": "2x64",
+    "n_ctx": 128,
+    "batch_size": 16,
+    "flops": None,
+    "flops_count": "total",
+    "tokens": 0,
+    "min_tokens_per_param": None,
+    "subset_tokens": None,
+    "max_steps": 0,
+    "lr": 0.01,
+}
+
+
+def test_plan_isoflop_run_counts_kaplans_way_or_chinchillas():
+    p = lm.plan({**PLAN, "flops": 1e12, "flops_count": "non_embedding"})
+    assert p["N"] == 100_096 and p["N_total"] == 100_096 + (256 + 128) * 64
     assert p["D"] % 2048 == 0 and p["D"] == p["steps"] * 2048
     assert p["C"] == pytest.approx(1e12, rel=2048 * 6 * p["N"] / 1e12)
+    total = lm.plan({**PLAN, "flops": 1e12})  # C = 6 · N_total · D
+    assert total["C_total"] == pytest.approx(1e12, rel=2048 * 6 * total["N_total"] / 1e12)
+    assert total["D"] < p["D"]
     assert lm.kaplan_lr(1e6, [0.003, 0.0001]) == pytest.approx(0.003 - 0.0001 * math.log(1e6))
+
+
+def test_plan_gives_large_models_at_least_the_declared_tokens_per_parameter():
+    p = lm.plan({**PLAN, "tokens": 2048 * 10, "min_tokens_per_param": 20})
+    assert p["D"] == pytest.approx(20 * p["N_total"], abs=2048)
+    assert lm.plan({**PLAN, "tokens": 2048 * 10})["D"] == 2048 * 10
+
+
+def test_an_unknown_flops_count_is_refused():
+    from dlrepro.errors import UserError
+
+    with pytest.raises(UserError, match="flops_count"):
+        lm.plan({**PLAN, "flops": 1e12, "flops_count": "bytes"})
 
 
 def _summary(N, L, C, sweep):
@@ -86,9 +115,25 @@ def test_isoflop_measures_on_synthetic_profiles():
         N = opt * np.geomspace(0.1, 10, 5)
         rows.append(_summary(N, 2.0 + 0.1 * np.log10(N / opt) ** 2, [C] * 5, f"iso{i}"))
     rows = pd.concat(rows, ignore_index=True)
-    assert measures.isoflop_u_fraction(rows).value == 1.0
-    assert measures.isoflop_exponent(rows).value == pytest.approx(0.5, abs=1e-6)
-    assert measures.tokens_per_param(rows).value == pytest.approx(20, rel=1e-6)
+    assert measures.isoflop_u_fraction(rows, n="N").value == 1.0
+    m = measures.isoflop_exponent(rows, n="N", also="N_total")
+    assert m.value == pytest.approx(0.5, abs=1e-6)
+    assert m.details["a_N_total"] < 0.5  # a fixed 1,000 embedding parameters flatten it
+    assert measures.tokens_per_param(rows, n="N").value == pytest.approx(20, rel=1e-6)
+    balance = measures.allocation_balance(rows, n="N")
+    assert balance.value == pytest.approx(0.0, abs=1e-6) and balance.details["b"] == pytest.approx(
+        0.5, abs=1e-6
+    )
+
+
+def test_allocation_balance_is_one_minus_twice_a():
+    rows = []
+    for i, C in enumerate([1e10, 1e11, 1e12]):
+        opt = 3.0 * C**0.7  # a = 0.7
+        N = opt * np.geomspace(0.1, 10, 5)
+        rows.append(_summary(N, 2.0 + 0.1 * np.log10(N / opt) ** 2, [C] * 5, f"iso{i}"))
+    m = measures.allocation_balance(pd.concat(rows, ignore_index=True), n="N")
+    assert m.value == pytest.approx(abs(1 - 2 * 0.7), abs=1e-6)
 
 
 def test_optimum_at_the_edge_is_inconclusive():
@@ -103,6 +148,7 @@ def test_optimum_at_the_edge_is_inconclusive():
     m = measures.tokens_per_param(rows)
     assert m.value is None and "outside the sampled sizes" in m.reason
     assert measures.isoflop_u_fraction(rows).value == 0.0
+    assert measures.allocation_balance(rows).value is None
 
 
 def test_power_law_measures():
@@ -151,16 +197,9 @@ def _context(tmp_path, settings, corpus, ckpt_seconds):
     )
 
 
-def test_resumed_run_gives_identical_metrics(tmp_path):
-    """Stop a run after step 7 (with a checkpoint every step), resume it in a fresh context:
-    every metric except elapsed_s equals that of an uninterrupted run with the same seed."""
-    from dlrepro.data import text
-
-    src = tmp_path / "corpus.txt"
-    src.write_bytes(b"".join(f"line {i}: x = {i * i}\n".encode() for i in range(3000)))
-    corpus = tmp_path / "corpus.pt"
-    text.prepare_corpus(corpus, {"corpus": str(src)})
-    settings = {
+def lm_settings() -> dict:
+    """A tiny LM run's settings (every key the task reads)."""
+    return {
         "task": "lm",
         "model": "1x8",
         "tokens": 12 * 4 * 16,
@@ -177,8 +216,37 @@ def test_resumed_run_gives_identical_metrics(tmp_path):
         "n_train_logs": 4,
         "eval_seqs": 8,
         "eval_seqs_quick": 4,
+        "flops_count": "total",
+        "min_tokens_per_param": None,
+        "subset_tokens": None,
+        "max_steps": 0,
+        "warmup_steps": 2,
+        "es_eval_every": 2,
+        "es_patience": 2,
+        "es_eval_seqs": 4,
         "seed": 3,
     }
+
+
+def small_corpus(tmp_path):
+    from dlrepro.data import text
+
+    src = tmp_path / "corpus.txt"
+    src.write_bytes(b"".join(f"line {i}: x = {i * i}\n".encode() for i in range(3000)))
+    corpus = tmp_path / "corpus.pt"
+    text.prepare_corpus(corpus, {"corpus": str(src)})
+    return corpus
+
+
+@pytest.mark.parametrize("subset", [None, 64 * 16])
+def test_resumed_run_gives_identical_metrics(tmp_path, subset):
+    """Stop a run after step 7 (with a checkpoint every step), resume it in a fresh context:
+    every metric except elapsed_s equals that of an uninterrupted run with the same seed.
+    `subset`: an early-stopped L(D) run, whose best weights must survive the restart too."""
+    corpus = small_corpus(tmp_path)
+    settings = lm_settings()
+    if subset:
+        settings.update(subset_tokens=subset, max_steps=40, lr=0.05)
     torch.manual_seed(0)
     whole = _context(tmp_path / "a", settings, corpus, 1e9)
     lm.train(whole)
@@ -248,3 +316,23 @@ def test_published_constants_in_the_reference_imply_their_exponents():
     assert besiroglu.a == pytest.approx(reference_value(ref, "a_besiroglu"), abs=1e-3)
     # Besiroglu's refit puts the optimum near Chinchilla's 20 tokens per parameter.
     assert 10 < besiroglu.tokens_per_param(5.76e23) < 40
+
+
+def test_an_ld_run_stops_early_and_reports_its_best_weights_on_the_subset(tmp_path):
+    corpus = small_corpus(tmp_path)
+    settings = {
+        **lm_settings(),
+        "subset_tokens": 32 * 16,  # 32 sequences, repeated: the model overfits them fast
+        "max_steps": 400,
+        "lr": 0.05,
+        "weight_decay": 0.0,
+    }
+    ctx = _context(tmp_path, settings, corpus, 1e9)
+    torch.manual_seed(0)
+    lm.train(ctx)
+    m = ctx.metrics_frame()
+    final = m[m["split"] == "final"].set_index("metric")["value"]
+    assert final["early_stopped"] == 1 and final["best_step"] < final["stopped_at"] < 400
+    assert final["subset_tokens"] == 32 * 16
+    s = lm.summarize(m, settings)
+    assert s["D"] == 32 * 16 and s["epochs_at_best"] == final["best_step"] / 8

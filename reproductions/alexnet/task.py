@@ -1,7 +1,9 @@
 """AlexNet-style findings on real images: ReLU vs tanh, CNN vs classical, dropout, LRN.
 
-Two kinds of run share the engine's tables:
+Three kinds of run share the engine's tables:
     kind: cnn        train an AlexNetStyleCNN with the shared trainer (dlrepro.trainer)
+    kind: convnet18  train Fig. 1's net (cuda-convnet's 18pct layout, convnet18.py) with the
+                     same trainer, on images or on MNIST-1D sequences
     kind: classical  fit one scikit-learn pipeline (Xiao et al. Table 3) on the same split
 """
 
@@ -19,8 +21,9 @@ from dlrepro.longform import first_step, last_value, series
 from dlrepro.models.cnn import build_cnn, config_from_settings, describe
 from dlrepro.runner import RunContext
 from dlrepro.trainer import ImageData, crop_flip, load_images, split_indices, train_classifier
+from reproductions.mnist1d import training as mnist1d_training
 
-from . import classical
+from . import classical, convnet18
 
 
 def load(run: RunContext) -> ImageData:
@@ -40,10 +43,14 @@ def train(run: RunContext) -> None:
     kind = run.settings["kind"]
     if kind == "cnn":
         train_cnn(run)
+    elif kind == "convnet18":
+        train_convnet18(run)
     elif kind == "classical":
         train_classical(run)
     else:
-        raise UserError(f"run {run.run_id}: settings.kind = {kind!r}; use cnn or classical")
+        raise UserError(
+            f"run {run.run_id}: settings.kind = {kind!r}; use cnn, convnet18 or classical"
+        )
 
 
 def train_cnn(run: RunContext) -> None:
@@ -60,6 +67,39 @@ def train_cnn(run: RunContext) -> None:
         model,
         data,
         augment=crop_flip(s["augment_pad"], s["augment_flip"]),
+        stop_at_train_error=s["stop_at_train_error"],
+        logs_per_epoch=s["logs_per_epoch"],
+        eval_every_epochs=s["eval_every_epochs"],
+        n_eval=s["n_eval"],
+        n_final_train_eval=s["n_final_train_eval"],
+    )
+
+
+def train_convnet18(run: RunContext) -> None:
+    """Fig. 1's four-layer net; MNIST-1D sequences go through 1-D convolutions."""
+    s = run.settings
+    if s["dataset"] == "mnist1d":
+        loaded = mnist1d_training.load(run)
+        run.data_info, data, dims = loaded.info, loaded.images, 1
+    else:
+        data = load(run)
+        dims = 2
+    model = convnet18.build(
+        in_channels=data.x_train.shape[1],
+        size=data.x_train.shape[-1],
+        n_classes=data.n_classes,
+        activation=s["activation"],
+        dims=dims,
+        input_scale=s["input_scale"],
+        seed=s["seed"],
+    )
+    run.model_info.update(
+        layout="cuda-convnet 18pct", dims=dims, params=sum(p.numel() for p in model.parameters())
+    )
+    train_classifier(
+        run,
+        model,
+        data,
         stop_at_train_error=s["stop_at_train_error"],
         logs_per_epoch=s["logs_per_epoch"],
         eval_every_epochs=s["eval_every_epochs"],

@@ -15,7 +15,9 @@ from dlrepro.longform import series
 
 from . import analysis
 
-COLORS = {"wd": "tab:blue", "none": "tab:red", "l1": "tab:green"}  # one colour per sweep
+# One colour per sweep; weight decay is shown by wd_long (seed 0), which runs on to 4× the
+# grokking step.
+COLORS = {"wd_long": "tab:blue", "none": "tab:red", "l1": "tab:green"}
 
 
 def _x(values: pd.Series) -> np.ndarray:
@@ -64,7 +66,7 @@ def fig_curves(data: FigureData) -> Figure:
 
 def fig_fourier(data: FigureData) -> Figure:
     fig, (ax1, ax2) = new(ncols=2, width=5.5)
-    run_id = _first_run(data.summary, "wd")
+    run_id = _first_run(data.summary, "wd_long")
     if run_id:
         m = data.metrics[data.metrics["run_id"] == run_id]
         row = data.summary[data.summary["run_id"] == run_id].iloc[0]
@@ -86,10 +88,21 @@ def fig_fourier(data: FigureData) -> Figure:
     ax1.set_ylabel("embedding norm at frequency k")
     ax1.legend(fontsize=7)
     top_k = _setting(data, "fourier_top_k")  # the k the sparsity claims use
-    for r in data.summary[data.summary["sweep"].isin(["wd", "none", "l1"])].itertuples():
+    for r in data.summary[data.summary["sweep"].isin(["wd", *COLORS])].itertuples():
         one_run = data.metrics[data.metrics["run_id"] == r.run_id]
         shares = analysis.top_share_by_step(one_run, top_k)
         ax2.plot(_x(shares), shares.values, lw=1, label=r.run_id)
+    if run_id:
+        tuned = series(data.metrics, "neurons", "single_freq_power_weighted", run_id=run_id)
+        if len(tuned):
+            ax2.plot(
+                _x(tuned),
+                tuned.values,
+                color="k",
+                ls="--",
+                lw=1,
+                label=f"{run_id}: single-frequency neurons (power share)",
+            )
     overlay_reference(ax2, data.reference, series="fourier_top_share")
     _step_axis(ax2, f"share of power in top {top_k} frequencies", fontsize=6)
     return fig
@@ -113,7 +126,7 @@ def fig_norm(data: FigureData) -> Figure:
 
 def fig_fractions(data: FigureData) -> Figure:
     fig, (ax,) = new()
-    s = data.summary[data.summary["sweep"].isin(["wd", "frac"])]
+    s = data.summary[data.summary["sweep"].isin(["wd", "wd_long", "frac"])]
     ax.scatter(s["frac"], s["steps_val_99"], label="steps to 99% val acc")
     ax.scatter(s["frac"], s["steps_train_99"], marker="x", label="steps to 99% train acc")
     med = s.groupby("frac")["steps_val_99"].median()

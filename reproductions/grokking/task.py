@@ -20,7 +20,7 @@ from dlrepro.runner import RunContext
 
 from . import analysis
 from .data import split
-from .model import build
+from .model import build, make_optimizer
 
 
 def _eval(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -43,19 +43,20 @@ def train(run: RunContext) -> None:
     dev = run.device
     xt, yt, xv, yv = (t.to(dev) for t in split(s["p"], s["op"], s["frac"], s["seed"]))
     model = build(s).to(dev)  # initialised from torch's global RNG, seeded by the runner
-    decay = s["weight_decay"] if s["regularizer"] == "weight_decay" else 0.0
     l1 = s["l1"] if s["regularizer"] == "l1" else 0.0
-    opt = torch.optim.AdamW(
-        model.parameters(), lr=s["lr"], betas=tuple(s["betas"]), weight_decay=decay
-    )
+    opt = make_optimizer(model, s)  # AdamW, decoupled weight decay only for weight_decay
     batches = torch.Generator().manual_seed(s["seed"] + 1)  # minibatch order, if any
     total, bs = s["steps"], s["batch_size"]
     fourier_steps = _log_steps(total, s["fourier_points"])
     run.data_info = {"p": s["p"], "op": s["op"], "n_train": len(xt), "n_val": len(xv)}
-    stop = {"at": None}  # the step to stop at, set once validation accuracy reaches 99%
+    # The step to stop at (set once validation accuracy reaches 99%), and whether training and
+    # validation accuracy have reached 99% yet: the spectrum is logged at both moments.
+    stop = {"at": None, "train_99": False, "val_99": False}
     run.register(model=model, optimizer=opt, generators=[batches], stop=stop)
 
-    def log_eval(step: int) -> float:
+    def log_eval(step: int) -> tuple[float, bool]:
+        """Log train/val metrics and the norm; return val accuracy and whether this step is
+        the first at which training or validation accuracy reached 99%."""
         tr_loss, tr_acc = _eval(model, xt, yt)
         va_loss, va_acc = _eval(model, xv, yv)
         norm = torch.sqrt(sum((w.detach() ** 2).sum() for w in model.parameters())).item()
@@ -63,11 +64,18 @@ def train(run: RunContext) -> None:
         run.log(step, "val", {"loss": va_loss, "acc": va_acc})
         run.log(step, "model", {"weight_norm": norm})
         run.progress(step, total, loss=tr_loss, train_acc=tr_acc, val_acc=va_acc, norm=norm)
-        return va_acc
+        first = False
+        for key, acc in (("train_99", tr_acc), ("val_99", va_acc)):
+            if acc >= 0.99 and not stop[key]:
+                stop[key], first = True, True
+        return va_acc, first
 
     def log_spectrum(step: int) -> None:
         norms = analysis.fourier_norms(model.token_embedding())
         run.log(step, "embed", {f"fourier_k{k + 1:03d}": v for k, v in enumerate(norms)})
+        if s["model"] == "mlp":
+            tuned = analysis.single_frequency_share(model, s["neuron_freq_level"])
+            run.log(step, "neurons", {f"single_freq_{k}": v for k, v in tuned.items()})
 
     start = run.resume()
     if start == 1:
@@ -85,54 +93,69 @@ def train(run: RunContext) -> None:
         opt.step()
         run.check_finite(loss=loss.item())
         last = step in (total, stop["at"])
+        crossed = False
         if step % s["eval_every"] == 0 or step in fourier_steps or last:
-            va_acc = log_eval(step)
+            va_acc, crossed = log_eval(step)
             if stop["at"] is None and va_acc >= 0.99 and s["stop_after_val"] is not None:
                 # Keep training a while after generalization (the clean-up phase), then stop;
                 # with stop_after_val 0 that is this very step.
                 stop["at"] = min(total, math.ceil(step * (1 + s["stop_after_val"])))
                 last = last or stop["at"] == step
-        if step in fourier_steps or last:
+        if step in fourier_steps or last or crossed:
             log_spectrum(step)
         if last:
             break
         run.maybe_checkpoint(step)
 
 
+def _at(values: pd.Series, step: float) -> float:
+    """The value logged at `step`, or at the last logged step before it."""
+    return float(values.loc[:step].iloc[-1]) if len(values.loc[:step]) else math.nan
+
+
 def summarize_run(metrics: pd.DataFrame, settings: dict) -> dict[str, float]:
+    """Scalars of one run: when training and validation accuracy reached 99% (and 95%), the
+    weight norm at those moments, the embedding's Fourier concentration and, for the MLP, the
+    hidden layer's single-frequency share at initialization, memorization and the end.
+    Spectra are logged at the exact steps where train and val accuracy first reach 99%."""
     t_train = first_step(metrics, "train", "acc", 0.99)
     t_val = first_step(metrics, "val", "acc", 0.99)
+    t_val95 = first_step(metrics, "val", "acc", 0.95)
     val = series(metrics, "val", "acc")
     norm = series(metrics, "model", "weight_norm")
+    tuned = series(metrics, "neurons", "single_freq_power_weighted")
+    end = float(val.index.max())
     top_k = settings["fourier_top_k"]
+
+    def share(step: float) -> float:
+        if math.isnan(step):
+            return math.nan
+        return analysis.top_share(analysis.spectrum_at(metrics, step), top_k)
+
     out = {
         "frac": float(settings["frac"]),
         "steps_train_99": t_train,
         "steps_val_99": t_val,
-        "steps_val_95": first_step(metrics, "val", "acc", 0.95),
+        "steps_val_95": t_val95,
         "delay_ratio": t_val / t_train if t_train > 0 else math.nan,
-        "budget_steps": float(val.index.max()),
+        "delay_ratio_95": t_val95 / t_train if t_train > 0 else math.nan,
+        "budget_steps": end,
         "final_train_acc": last_value(metrics, "train", "acc"),
         "final_val_acc": float(val.iloc[-1]),
         "max_val_acc": float(val.max()),
-        "fourier_top_share_init": analysis.top_share(analysis.spectrum_at(metrics, 0), top_k),
-        "fourier_top_share_final": analysis.top_share(
-            analysis.spectrum_at(metrics, val.index.max()), top_k
+        "fourier_top_share_init": share(0),
+        "fourier_top_share_memorized": share(t_train),
+        "fourier_top_share_final": share(end),
+        "norm_init": _at(norm, 0),
+        "norm_at_train_99": _at(norm, t_train) if not math.isnan(t_train) else math.nan,
+        "norm_at_val_99": _at(norm, t_val) if not math.isnan(t_val) else math.nan,
+        "neuron_single_freq_init": _at(tuned, 0) if len(tuned) else math.nan,
+        "neuron_single_freq_memorized": (
+            _at(tuned, t_train) if len(tuned) and not math.isnan(t_train) else math.nan
         ),
-        "fourier_top_share_memorized": math.nan,
-        "norm_peak": math.nan,
-        "norm_at_val_99": math.nan,
-        "norm_drop": math.nan,
+        "neuron_single_freq_final": float(tuned.iloc[-1]) if len(tuned) else math.nan,
     }
-    if not math.isnan(t_train):
-        out["fourier_top_share_memorized"] = analysis.top_share(
-            analysis.spectrum_at(metrics, t_train), top_k
-        )
-    if not math.isnan(t_val):
-        peak = float(norm.loc[:t_val].max())
-        out.update(
-            norm_peak=peak,
-            norm_at_val_99=float(norm.loc[t_val]),
-            norm_drop=1 - float(norm.loc[t_val]) / peak,
-        )
+    out["fourier_share_gain"] = out["fourier_top_share_final"] - out["fourier_top_share_memorized"]
+    # How far the norm fell from memorization (train 99%) to generalization (val 99%).
+    out["norm_window_fall"] = 1 - out["norm_at_val_99"] / out["norm_at_train_99"]
     return out

@@ -89,9 +89,9 @@ def fig_isoflop(data: FigureData) -> Figure:
     fig, (left, right) = figures.new(ncols=2, width=5.5, height=4.5)
     rows = data.summary[data.summary["sweep"].str.startswith("isoflop")]
     rows = rows.dropna(subset=["C_budget"]) if "C_budget" in rows else rows.iloc[0:0]
-    profiles = isoflop_profiles(rows) if len(rows) else []
+    profiles = isoflop_profiles(rows, "N_total") if len(rows) else []
     left.set_xscale("log")
-    left.set_xlabel("non-embedding parameters N")
+    left.set_xlabel("all parameters N (embeddings included)")
     left.set_ylabel("validation loss (nats/byte)")
     C_ok, n_ok, C_end, n_end = [], [], [], []
     for i, p in enumerate(profiles):
@@ -113,8 +113,8 @@ def fig_isoflop(data: FigureData) -> Figure:
 
     right.set_xscale("log")
     right.set_yscale("log")
-    right.set_xlabel("compute C = 6ND (FLOPs)")
-    right.set_ylabel("N_opt")
+    right.set_xlabel("compute C = 6ND (FLOPs; N all parameters, D bytes)")
+    right.set_ylabel("N_opt (all parameters)")
     if profiles:
         Cs = np.geomspace(min(p["C"] for p in profiles) / 2, max(p["C"] for p in profiles) * 2)
         per_param = reference_value(data.reference, "tokens_per_param")
@@ -123,7 +123,7 @@ def fig_isoflop(data: FigureData) -> Figure:
             np.sqrt(Cs / 6 / per_param),
             color="gray",
             ls="-.",
-            label=f"{per_param:g} tokens/parameter (Chinchilla)",
+            label=f"{per_param:g} tokens/parameter (Chinchilla's BPE tokens; ours are bytes)",
         )
         if C_ok:
             right.scatter(C_ok, n_ok, color="C0", zorder=5, label="our IsoFLOP optima")
@@ -151,12 +151,13 @@ def fig_isoflop(data: FigureData) -> Figure:
                 label=f"Chinchilla a = {a_ch:g} (through our mid-point)",
             )
         lms = lm_rows(data.summary)
+        lms = lms[lms["sweep"].str.startswith("isoflop") | (lms["sweep"] == "ln")]
         curves = [
-            ("Chinchilla approach 3", published_fit(data.reference, "approach3"), "C3"),
-            ("Besiroglu refit", published_fit(data.reference, "besiroglu"), "C4"),
+            ("Chinchilla approach 3 (tokens)", published_fit(data.reference, "approach3"), "C3"),
+            ("Besiroglu refit (tokens)", published_fit(data.reference, "besiroglu"), "C4"),
         ]
         if len(lms) >= 8:
-            ours = fit_parametric(lms["N"], lms["D"], lms["loss"])
+            ours = fit_parametric(lms["N_total"], lms["D"], lms["loss"])
             curves.insert(0, (f"our approach 3 (a = {ours.a:.2f})", ours, "C2"))
         for label, law, color in curves:
             right.plot(Cs, law.n_opt(Cs), color=color, ls="--", lw=1, label=label)

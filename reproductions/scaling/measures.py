@@ -77,11 +77,11 @@ def monotone_fraction(rows: pd.DataFrame, x: str, y: str) -> Measurement:
     return Measurement(float(falls.mean()), seeds, reason, {"x": X.tolist(), "y": Y.tolist()})
 
 
-def isoflop_profiles(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """One fitted parabola per compute budget (C_budget), smallest budget first."""
+def isoflop_profiles(rows: pd.DataFrame, n: str = "N_total") -> list[dict[str, Any]]:
+    """One fitted parabola in log `n` per compute budget (C_budget), smallest budget first."""
     out = []
     for budget, g in rows.groupby("C_budget"):
-        N, L, _ = points(g, "N", "loss")
+        N, L, _ = points(g, n, "loss")
         if len(N) < 3:
             out.append({"C": float(budget), "N": N.tolist(), "L": L.tolist(), "fit": None})
             continue
@@ -109,8 +109,8 @@ def _profile_details(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def isoflop_u_fraction(rows: pd.DataFrame) -> Measurement:
-    profiles = isoflop_profiles(rows)
+def isoflop_u_fraction(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
+    profiles = isoflop_profiles(rows, n)
     seeds = sorted({int(s) for s in rows["seed"]})
     if not profiles:
         return Measurement(None, seeds, "no IsoFLOP runs")
@@ -121,8 +121,8 @@ def isoflop_u_fraction(rows: pd.DataFrame) -> Measurement:
     return Measurement(sum(u) / len(u), seeds, reason, {"profiles": _profile_details(profiles)})
 
 
-def _optima(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int], str]:
-    profiles = isoflop_profiles(rows)
+def _optima(rows: pd.DataFrame, n: str) -> tuple[list[dict[str, Any]], list[int], str]:
+    profiles = isoflop_profiles(rows, n)
     seeds = sorted({int(s) for s in rows["seed"]})
     outside = [p["C"] for p in profiles if p["fit"] is None or not p["fit"].interior]
     why = ""
@@ -147,45 +147,94 @@ def _optima(rows: pd.DataFrame) -> tuple[list[dict[str, Any]], list[int], str]:
     return profiles, seeds, why
 
 
-def isoflop_exponent(rows: pd.DataFrame) -> Measurement:
-    profiles, seeds, why = _optima(rows)
-    details = {"profiles": _profile_details(profiles)}
+def _relabel(rows: pd.DataFrame, budget: float, n_opt: float, n: str, other: str) -> float:
+    """The `other` count of the (fictitious) size whose `n` count is n_opt: interpolated in
+    log-log between the budget's sampled sizes."""
+    g = rows[rows["C_budget"] == budget].sort_values(n)
+    return math.exp(np.interp(math.log(n_opt), np.log(g[n]), np.log(g[other])))
+
+
+def isoflop_exponent(rows: pd.DataFrame, n: str = "N_total", also: str = "N") -> Measurement:
+    """a in N_opt ∝ C^a from the vertices of the IsoFLOP parabolas in log `n`; the details
+    also give a with the optima relabelled in the `also` count (same vertices)."""
+    profiles, seeds, why = _optima(rows, n)
+    details: dict[str, Any] = {"profiles": _profile_details(profiles), "count": n}
     if why:
         return Measurement(None, seeds, why, details)
     C = [p["C"] for p in profiles]
     n_opt = [p["fit"].n_opt for p in profiles]
     e = fit_exponent(C, n_opt)
-    details.update({"a": e.a, "a_se": e.a_se, "k": e.k, "r2": e.r2})
+    other = [_relabel(rows, c, v, n, also) for c, v in zip(C, n_opt, strict=True)]
+    e_other = fit_exponent(C, other)
+    details.update(
+        {
+            "a": e.a,
+            "a_se": e.a_se,
+            "k": e.k,
+            "r2": e.r2,
+            f"a_{also}": e_other.a,
+            f"n_opt_{also}": other,
+        }
+    )
     return Measurement(
         e.a,
         seeds,
         f"a = {e.a:.3f} ± {e.a_se:.3f} (SE) from {len(C)} budgets {C[0]:.0e}–{C[-1]:.0e}; "
-        f"N_opt {', '.join(f'{n:.3g}' for n in n_opt)}",
+        f"{n}_opt {', '.join(f'{v:.3g}' for v in n_opt)}; the same optima counted as {also}: "
+        f"a = {e_other.a:.3f}",
         details,
     )
 
 
-def tokens_per_param(rows: pd.DataFrame) -> Measurement:
-    profiles, seeds, why = _optima(rows)
-    details: dict[str, Any] = {"profiles": _profile_details(profiles)}
+def allocation_balance(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
+    """|b − a| for N_opt ∝ C^a and D_opt ∝ C^b at the IsoFLOP optima: 0 when tokens per
+    parameter stay constant as compute grows (Chinchilla's a ≈ b ≈ 0.5). With D_opt =
+    C / (6·N_opt) exactly, b = 1 − a and |b − a| = |1 − 2a|."""
+    m = isoflop_exponent(rows, n)
+    if m.value is None:
+        return m
+    C = [p["C"] for p in m.details["profiles"]]
+    d_opt = [c / 6 / p["n_opt"] for c, p in zip(C, m.details["profiles"], strict=True)]
+    b = fit_exponent(C, d_opt).a
+    value = abs(b - m.value)
+    m.details.update({"b": b})
+    return Measurement(
+        value, m.seeds, f"a = {m.value:.3f}, b = {b:.3f}: |b − a| = {value:.3f}", m.details
+    )
+
+
+def tokens_per_param(
+    rows: pd.DataFrame, n: str = "N_total", bytes_per_token: float = 4.0
+) -> Measurement:
+    """D_opt/N_opt at the IsoFLOP optima (geometric mean over budgets), in bytes per
+    parameter; the details give it in token-equivalents (bytes / bytes_per_token) and with
+    the optima counted without embeddings (Kaplan's N)."""
+    profiles, seeds, why = _optima(rows, n)
+    details: dict[str, Any] = {"profiles": _profile_details(profiles), "count": n}
     if why:
         return Measurement(None, seeds, why, details)
     per = [p["C"] / 6 / p["fit"].n_opt ** 2 for p in profiles]
-    # The same ratio with all parameters counted (Chinchilla's N): embeddings of the run sizes
-    # are interpolated in log N between the sampled shapes.
-    total = []
-    for p in profiles:
-        g = rows[rows["C_budget"] == p["C"]].sort_values("N")
-        emb = np.interp(math.log(p["fit"].n_opt), np.log(g["N"]), np.log(g["N_total"] - g["N"]))
-        n_tot = p["fit"].n_opt + math.exp(emb)
-        total.append(p["C"] / 6 / p["fit"].n_opt / n_tot)
+    other = "N" if n == "N_total" else "N_total"
+    per_other = [
+        p["C"] / 6 / p["fit"].n_opt / _relabel(rows, p["C"], p["fit"].n_opt, n, other)
+        for p in profiles
+    ]
     geo = float(np.exp(np.mean(np.log(per))))
-    details.update({"per_budget": per, "per_budget_total_params": total})
+    details.update(
+        {
+            "bytes_per_param": per,
+            "token_equivalents_per_param": [r / bytes_per_token for r in per],
+            "bytes_per_token_assumed": bytes_per_token,
+            f"bytes_per_param_{other}": per_other,
+        }
+    )
     return Measurement(
         geo,
         seeds,
-        f"D/N at the optima {', '.join(f'{r:.3g}' for r in per)} (geometric mean {geo:.3g}); "
-        f"counting embeddings too: {', '.join(f'{r:.3g}' for r in total)}",
+        f"D/{n} at the optima {', '.join(f'{r:.3g}' for r in per)} bytes per parameter "
+        f"(geometric mean {geo:.3g}; ≈{geo / bytes_per_token:.3g} tokens at "
+        f"{bytes_per_token:g} bytes per token); per {other}: "
+        f"{', '.join(f'{r:.3g}' for r in per_other)}",
         details,
     )
 
@@ -195,19 +244,61 @@ def lm_rows(rows: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def parametric_a(rows: pd.DataFrame) -> Measurement:
+def parametric_a(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
     ok = lm_rows(rows)
     seeds = sorted({int(s) for s in ok["seed"]})
     if len(ok) < 8:
         return Measurement(None, seeds, f"{len(ok)} runs; approach 3 needs at least 8")
-    f = fit_parametric(ok["N"], ok["D"], ok["loss"])
-    resid = np.log(ok["loss"]) - np.log(f.predict(ok["N"], ok["D"]))
+    f = fit_parametric(ok[n], ok["D"], ok["loss"])
+    resid = np.log(ok["loss"]) - np.log(f.predict(ok[n], ok["D"]))
     return Measurement(
         f.a,
         seeds,
         f"E {f.E:.3g}, A {f.A:.3g}, B {f.B:.3g}, α {f.alpha:.3g}, β {f.beta:.3g}: a = {f.a:.3f}; "
         f"rms log residual {float(np.sqrt(np.mean(resid**2))):.3g} over {len(ok)} runs",
-        {"E": f.E, "A": f.A, "B": f.B, "alpha": f.alpha, "beta": f.beta, "n_runs": len(ok)},
+        {
+            "E": f.E,
+            "A": f.A,
+            "B": f.B,
+            "alpha": f.alpha,
+            "beta": f.beta,
+            "n_runs": len(ok),
+            "count": n,
+        },
+    )
+
+
+def lr_sensitivity(
+    rows: pd.DataFrame, base_sweep: str, check_sweep: str, n: str = "N_total"
+) -> Measurement:
+    """The largest loss any size of `base_sweep` gains (base loss − best loss) from the other
+    peak learning rates `check_sweep` tried on it; the details compare the IsoFLOP vertex with
+    each size at its grid rate and at its best rate."""
+    base = rows[(rows["sweep"] == base_sweep) & (rows["status"] == "completed")]
+    check = rows[(rows["sweep"] == check_sweep) & (rows["status"] == "completed")]
+    if base.empty or check.empty:
+        return Measurement(None, reason=f"need completed runs of {base_sweep} and {check_sweep}")
+    gains, best_loss = {}, {}
+    for size, g in base.groupby(n):
+        others = check[check[n] == size]
+        own = float(g["loss"].mean())
+        best_loss[size] = min([own, *others["loss"].astype(float)])
+        if len(others):
+            gains[float(size)] = own - float(others["loss"].min())
+    if not gains:
+        return Measurement(None, reason=f"{check_sweep} tried no size of {base_sweep}")
+    details: dict[str, Any] = {"gain_per_size": gains}
+    sizes = np.array(sorted(best_loss))
+    if len(sizes) >= 3:
+        grid_fit = fit_isoflop(*points(base, n, "loss")[:2])
+        best_fit = fit_isoflop(sizes, np.array([best_loss[k] for k in sizes]))
+        details.update(vertex_grid_rate=grid_fit.n_opt, vertex_best_rate=best_fit.n_opt)
+    worst = max(gains, key=lambda k: gains[k])
+    return Measurement(
+        gains[worst],
+        sorted(int(x) for x in base["seed"].unique()),
+        f"largest gain from another rate: {gains[worst]:.4f} nats at {n} = {worst:.3g}",
+        details,
     )
 
 
@@ -217,6 +308,8 @@ MEASURES = {
     "monotone_fraction": monotone_fraction,
     "isoflop_u_fraction": isoflop_u_fraction,
     "isoflop_exponent": isoflop_exponent,
+    "allocation_balance": allocation_balance,
     "tokens_per_param": tokens_per_param,
     "parametric_a": parametric_a,
+    "lr_sensitivity": lr_sensitivity,
 }

@@ -27,11 +27,13 @@ def summarize_run(metrics: pd.DataFrame, settings: dict[str, Any]) -> dict[str, 
         "N_kaplan",
         "D",
         "C",
+        "C_total",
         "C_budget",
         "C_attn",
         "loss",
         "train_loss",
         "lr_peak",
+        "epochs_at_best",
     ]
     vision_keys = ["n_train", "test_error", "test_loss", "train_error"]
     out = {k: float("nan") for k in lm_keys + vision_keys}
