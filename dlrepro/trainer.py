@@ -408,6 +408,9 @@ def train_classifier(
                 and stop_at_train_error is not None
                 and means["error"] <= stop_at_train_error
             )
+        else:  # the run's length and ETA every step (printed every few seconds at most), so a
+            # preflight knows the length after its first steps, not at the first log
+            run.progress(step, total)
         last = step == total or stop
         due = end_of_epoch and (step // steps_per_epoch) % eval_every_epochs == 0
         if last or (due and n_eval != 0):
