@@ -250,6 +250,12 @@ def train_subset(run: RunContext, corpus: dict[str, Any]) -> None:
             f"run {run.run_id}: subset_tokens {s['subset_tokens']} holds {n_seqs} sequences of "
             f"{T} bytes, fewer than one batch of {B}; use at least {B * T}"
         )
+    if n_seqs * T + 1 >= len(train_tokens):
+        raise UserError(
+            f"run {run.run_id}: subset_tokens {s['subset_tokens']:,} is more than the corpus's "
+            f"{len(train_tokens):,} training bytes; an L(D) subset must fit in the corpus, so set "
+            "data.corpus to a larger text (README, Data)"
+        )
     model = GPT(cfg)
     model.init_weights(torch.Generator().manual_seed(int(s["seed"])))
     model.to(run.device)
