@@ -15,14 +15,13 @@ from typing import Any
 import pandas as pd
 
 from dlrepro import claims as claims_mod
-from dlrepro import figures, prereg, report, tables
+from dlrepro import prereg, report, tables
 from dlrepro.atomic import write_text
 from dlrepro.config import resolve_device
 from dlrepro.devices import select
 from dlrepro.errors import UserError
 from dlrepro.preemption import Preempted
 from dlrepro.reproduction import Reproduction, Run, load
-from dlrepro.runner import records_frame, run_job
 
 
 @contextmanager
@@ -88,6 +87,8 @@ def train(
 ) -> str:
     """Train one run. A failed run (a crash, not a divergence) exits non-zero after writing
     its log, keeping its checkpoint: the next workflow run, or `--retries N`, resumes it."""
+    from dlrepro.runner import run_job  # torch: imported by training jobs only
+
     run = Run.from_json(run_json)
     repro = load_repro(config, run.reproduction)
     checkpoint = Path(record).parents[2] / "checkpoints" / f"{run.run_id}.pt"
@@ -128,7 +129,7 @@ def collect(
     scale = records[0]["scale"]
     params = repro.swept_params(scale)
     metrics = pd.concat([pd.read_parquet(f) for f in metric_files], ignore_index=True)
-    runs = records_frame(records, params)
+    runs = tables.records_frame(records, params)
     tables.write(metrics, out_metrics, "metrics")
     tables.write(runs, out_runs, "runs")
     tables.write(summarize(repro, metrics, records, params), out_summary, "summary")
@@ -221,6 +222,8 @@ def figure(
     out_png: Path,
     out_svg: Path,
 ) -> None:
+    from dlrepro import figures  # matplotlib: imported by figure jobs only
+
     repro = load_repro(config, repro_name)
     data = figures.FigureData(
         scale=scale,

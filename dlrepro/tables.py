@@ -24,7 +24,9 @@ value is a function of the code, the settings and the seed.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -136,3 +138,34 @@ def write(df: pd.DataFrame, path: str | Path, kind: str) -> None:
 
 def read(path: str | Path, kind: str) -> pd.DataFrame:
     return check(pd.read_parquet(path), kind)
+
+
+def records_frame(records: list[dict[str, Any]], params: list[str]) -> pd.DataFrame:
+    """The runs table from run.json records; swept parameters become columns."""
+    rows = []
+    for rec in records:
+        row = {
+            "run_id": rec["run_id"],
+            "reproduction": rec["reproduction"],
+            "scale": rec["scale"],
+            "sweep": rec["sweep"],
+            "seed": rec["seed"],
+            **{p: rec["params"].get(p) for p in params},
+            "status": rec["status"],
+            "error": rec["error"],
+            "device": rec["device"],
+            "threads": rec["threads"],
+            "torch_version": rec["versions"].get("torch", ""),
+            "python_version": rec["versions"].get("python", ""),
+            "dlrepro_version": rec["dlrepro_version"],
+            "git_commit": rec["git_commit"],
+            "settings_json": json.dumps(rec["settings"], sort_keys=True),
+            "versions_json": json.dumps(rec["versions"], sort_keys=True),
+            "data_json": json.dumps(rec["data"], sort_keys=True, default=str),
+            "started_at": rec["started_at"],
+            "finished_at": rec["finished_at"],
+            "wall_s": float(rec["wall_s"]),
+            "steps": int(rec["steps"]),
+        }
+        rows.append(row)
+    return pd.DataFrame(rows).astype({"seed": "int64", "threads": "int64", "steps": "int64"})
