@@ -94,7 +94,8 @@ def test_a_missing_dataset_with_a_known_shape_gets_a_labelled_random_stand_in(
 @pytest.mark.workflow
 def test_every_paper_scale_run_starts_on_the_cpu(tmp_path: Path) -> None:
     """One step of one run per sweep (its last grid point); a step slower than the time box is
-    reported as `slow`, which still proves that the run's settings build and train."""
+    reported as `slow`, which still proves that the run's settings build and train. One thread
+    per run, so that two runs share the two cores (the paper scale asks for more per run)."""
     t0 = time.perf_counter()
     proc = snakemake(
         tmp_path,
@@ -107,13 +108,20 @@ def test_every_paper_scale_run_starts_on_the_cpu(tmp_path: Path) -> None:
         "preflight_per=sweep",
         "preflight_seconds=10",
         "device=cpu",
+        "threads=1",
         timeout=1500,
     )
     out = tmp_path / "results" / "paper-preflight"
     rows = pd.read_csv(out / "preflight.csv")
     print(f"preflight of the paper scale: {len(rows)} runs in {time.perf_counter() - t0:.0f} s")
     print((out / "report.txt").read_text())
-    bad = rows[~rows["status"].isin(STARTED)]
+    # Kaplan's largest L(D) subsets are bigger than the default corpus (the only text here):
+    # the preflight must say so, naming the setting that fixes it; nothing else may fail.
+    needs_corpus = (rows["status"] == "cannot_start") & rows["error"].str.contains(
+        "set data.corpus to a larger text", na=False
+    )
+    assert set(rows.loc[needs_corpus, "reproduction"]) <= {"scaling"}
+    bad = rows[~rows["status"].isin(STARTED) & ~needs_corpus]
     assert bad.empty, bad[["reproduction", "run_id", "status", "error"]].to_string()
     # Every reproduction gets a GPU-hour total in the printed report.
     for name in rows["reproduction"].unique():

@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import snakemake
 
 from dlrepro.claims import judge
 from dlrepro.data import images
@@ -373,9 +372,9 @@ def test_the_informative_claims_report_a_value_without_a_verdict(repro):
     not images.DEBIAN_FASHION_MNIST.is_dir(),
     reason="needs Fashion-MNIST: apt-get install -y dataset-fashion-mnist",
 )
-def test_random_labels_runs_at_smoke_scale_through_the_cli(tmp_path):
-    snakemake(tmp_path, "random_labels", "--cores", "2", "--config", "scale=smoke")
-    out = tmp_path / "results" / "smoke" / "random_labels"
+def test_random_labels_runs_at_smoke_scale_through_the_cli(smoke_all):
+    # the whole pipeline at smoke scale, run through the CLI once per session (conftest)
+    out = smoke_all.workdir / "results" / "smoke" / "random_labels"
     runs = pd.read_parquet(out / "runs.parquet")
     assert set(runs["status"]) == {"completed"} and len(runs) == 8
     summary = pd.read_parquet(out / "summary.parquet")

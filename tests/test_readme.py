@@ -1,55 +1,45 @@
 """The README's commands work as printed: every ```bash block runs, in order, in one scratch
-folder, unless the line before it says `<!-- not run by tests/test_readme.py: why -->`.
+folder, unless the line before it says `<!-- not run by tests/test_readme.py: why -->`. The
+whole-pipeline block runs from an empty folder once per session (conftest's `smoke_all`, which
+other tests read too); the scratch folder starts as a copy of its result.
 
 `snakemake` in a block is the venv's, pointed at this repository's Snakefile and config with
 the scratch folder as its working directory; `dlrepro` is the installed console script."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, SNAKEMAKE, snakemake
+from conftest import (
+    README,
+    ROOT,
+    WHOLE_PIPELINE,
+    SmokeRun,
+    bash_blocks,
+    copy_workdir,
+    run_bash_block,
+    snakemake,
+)
 
 from dlrepro import tables
 from dlrepro.reproduction import discover
 
-README = ROOT / "README.md"
 SKIP = re.compile(r"<!-- not run by tests/test_readme\.py: (?P<why>.+?) -->")
-FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.S | re.M)
-
-
-def bash_blocks(text: str) -> list[tuple[int, str, str | None]]:
-    """(line number, body, why it is not run or None) of every ```bash block."""
-    blocks = []
-    for m in FENCE.finditer(text):
-        if m.group("lang") != "bash":
-            continue
-        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        skip = SKIP.fullmatch(before.strip())
-        line = text.count("\n", 0, m.start()) + 1
-        blocks.append((line, m.group("body"), skip.group("why") if skip else None))
-    return blocks
-
-
-BLOCKS = bash_blocks(README.read_text())
+BLOCKS = [
+    (line, body, skip.group("why") if (skip := SKIP.fullmatch(before.strip())) else None)
+    for line, body, before in bash_blocks(README.read_text())
+]
 RUN = [(line, body) for line, body, why in BLOCKS if why is None]
-
-# Inside each block: `snakemake` runs this repository's workflow in the scratch folder.
-PRELUDE = f"""set -euo pipefail
-snakemake() {{ "{SNAKEMAKE}" --snakefile "{ROOT}/Snakefile" \\
-  --configfile "{ROOT}/config/config.yaml" --directory "$PWD" "$@"; }}
-"""
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("readme")
+def scratch(smoke_all: SmokeRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the blocks run in, in order: it starts as a copy of the whole-pipeline
+    block's folder (that block runs once per session, from an empty folder: `smoke_all`)."""
+    return copy_workdir(smoke_all.workdir, tmp_path_factory.mktemp("readme"))
 
 
 def test_every_bash_block_is_run_or_says_why_not() -> None:
@@ -60,29 +50,23 @@ def test_every_bash_block_is_run_or_says_why_not() -> None:
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("line,body", RUN, ids=[f"README.md:{line}" for line, _ in RUN])
-def test_readme_block_runs_as_printed(line: int, body: str, scratch: Path) -> None:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONUNBUFFERED": "1",
-    }
-    proc = subprocess.run(
-        ["bash", "-c", PRELUDE + body],
-        cwd=scratch,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+def test_readme_block_runs_as_printed(
+    line: int, body: str, scratch: Path, smoke_all: SmokeRun
+) -> None:
+    if WHOLE_PIPELINE in body:  # run from an empty folder by the session fixture
+        proc, workdir = smoke_all.proc, smoke_all.workdir
+        assert (line, body) == (smoke_all.line, smoke_all.body)
+    else:
+        proc, workdir = run_bash_block(body, scratch), scratch
     assert proc.returncode == 0, (
         f"README.md line {line}:\n{body}\nfailed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
-    if "# the whole pipeline" in body:  # the README shows how such a run ends
+    if WHOLE_PIPELINE in body:  # the README shows how such a run ends
         out = proc.stdout + proc.stderr
         assert "dlrepro: verdicts\n  " in out
-        assert f"report: {scratch.resolve() / 'results' / 'smoke' / 'report.html'}" in out
+        assert f"report: {workdir.resolve() / 'results' / 'smoke' / 'report.html'}" in out
         # ... and that every reproduction ran end to end (the workflow's smoke test)
-        out_dir = scratch / "results" / "smoke"
+        out_dir = workdir / "results" / "smoke"
         html = (out_dir / "report.html").read_text()
         for name in discover():
             runs = pd.read_parquet(out_dir / name / "runs.parquet")

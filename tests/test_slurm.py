@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, SNAKEMAKE, snakemake
 
+from dlrepro.reproduction import load
+
 SCRIPT = ROOT / "cluster" / "slurm-local.sh"
 README = ROOT / "README.md"
 # Columns that record when and how long, not what: they differ between any two runs (and
@@ -100,7 +102,7 @@ def test_the_readme_slurm_block_trains_each_run_as_a_slurm_job_with_the_local_nu
 
     out = tmp_path / "results" / "smoke" / "grokking"
     records = [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/run.json"))]
-    assert len(records) == 5
+    assert len(records) == len(load(ROOT / "reproductions" / "grokking").runs("smoke"))
     job_ids = {r["run_id"]: r.get("host", {}).get("slurm_job_id") for r in records}
     assert all(job_ids.values()), f"runs without a SLURM job id in run.json: {job_ids}"
     assert len(set(job_ids.values())) == len(records), "each run is its own SLURM job"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import snakemake
+from conftest import SmokeRun, copy_workdir, snakemake
 
 from dlrepro.claims import judge
 from dlrepro.paths import REPRODUCTIONS
@@ -242,10 +242,9 @@ def _jobs(proc) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def smoke_transfer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("transfer")
-    snakemake(workdir, "transfer", *SMOKE)
-    return workdir
+def smoke_transfer(smoke_all: SmokeRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the whole smoke pipeline's folder (transfer included), for tests that delete."""
+    return copy_workdir(smoke_all.workdir, tmp_path_factory.mktemp("transfer"))
 
 
 @pytest.mark.workflow
