@@ -78,7 +78,8 @@ def test_runs_expand_grid_times_seeds_with_readable_ids():
     repro = discover()["grokking"]
     runs = repro.runs("cpu")
     ids = [r.run_id for r in runs]
-    assert "wd-s0" in ids and "wd-s2" in ids and "frac-frac0.6-s0" in ids
+    assert "wd-s2" in ids and "wd_long-s0" in ids and "wd_long-s1" in ids
+    assert "frac-frac0.6-s0" in ids
     assert len(ids) == len(set(ids))
     frac = repro.run("cpu", "frac-frac0.6-s0")
     assert frac.settings["frac"] == 0.6 and frac.params == {"frac": 0.6}
@@ -100,5 +101,5 @@ def test_settings_hash_changes_with_settings():
 
 def test_a_sweeps_priority_reaches_its_runs_and_defaults_to_zero():
     runs = discover()["grokking"].runs("cpu")
-    assert {r.priority for r in runs if r.sweep == "none"} == {1}
-    assert {r.priority for r in runs if r.sweep != "none"} == {0}
+    assert {r.priority for r in runs if r.sweep in ("none", "wd_long")} == {1}
+    assert {r.priority for r in runs if r.sweep not in ("none", "wd_long")} == {0}

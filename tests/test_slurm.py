@@ -144,7 +144,7 @@ def test_the_gpu_profile_gives_every_training_job_one_gpu_and_nothing_else_a_gpu
         "reproductions=[grokking]",
     )
     res = job_resources(proc.stdout)
-    assert len(res["train"]) == 5
+    assert len(res["train"]) == len(load(ROOT / "reproductions" / "grokking").runs("smoke"))
     assert all("gpu=1" in line for line in res["train"]), res["train"]
     others = [line for rule, lines in res.items() if rule != "train" for line in lines]
     assert others and not any("gpu=" in line for line in others), others
