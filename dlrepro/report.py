@@ -460,8 +460,11 @@ def end_of_run(jobs: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def failure_hint(failed_jobs: Any, snakemake_log: str | None) -> str:
-    """Which log to open after a failed run: each failed job's own log, else Snakemake's."""
+def failure_hint(failed_jobs: Any, snakemake_log: str | list[str] | None) -> str:
+    """Which log to open after a failed run: each failed job's own log, else Snakemake's
+    (which Snakemake hands over as a path or, e.g. after an interrupt, a list of paths)."""
+    if isinstance(snakemake_log, list | tuple):
+        snakemake_log = snakemake_log[-1] if snakemake_log else None
     logs = _job_files(failed_jobs, "log", "")
     lines = ["", "dlrepro: the run failed."]
     for path in logs:

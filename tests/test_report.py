@@ -206,6 +206,12 @@ def test_a_failed_run_names_the_log_and_its_error_line(tmp_path: Path) -> None:
     assert "open /x/snakemake.log" in report.failure_hint([], "/x/snakemake.log")
 
 
+def test_an_interrupted_run_names_snakemakes_log_given_as_a_list() -> None:
+    # After Ctrl-C/SIGTERM, Snakemake hands `onerror` its log as a list of paths
+    text = report.failure_hint([], ["/x/snakemake.log"])
+    assert "open /x/snakemake.log" in text
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
