@@ -201,17 +201,22 @@ PRELOAD = (
 
 
 def _processes() -> Any:
-    """Where preflight children come from: a fork server that has imported torch once, so a
-    run starts in a fraction of a second instead of the seconds a fresh interpreter takes
-    (the jobs of one Snakemake process share it; a SLURM job has its own)."""
+    """Where preflight children come from. Where the OS can fork (Linux), the child is a fork
+    of this job's process, which has imported torch already (this module does) but run no
+    torch operation, so no thread pool is copied half-made: a run starts in milliseconds.
+    Snakemake runs each job in a process of its own, so a fork server would be started (and
+    PRELOAD imported, ~5 s) once per job, not shared. Elsewhere: a fork server, else spawn."""
     global _PROCESSES
     if _PROCESSES is None:
         methods = multiprocessing.get_all_start_methods()
-        _PROCESSES = multiprocessing.get_context(
-            "forkserver" if "forkserver" in methods else "spawn"
-        )
-        if "forkserver" in methods:
-            _PROCESSES.set_forkserver_preload(list(PRELOAD))
+        if sys.platform == "linux" and "fork" in methods:
+            _PROCESSES = multiprocessing.get_context("fork")
+        else:
+            _PROCESSES = multiprocessing.get_context(
+                "forkserver" if "forkserver" in methods else "spawn"
+            )
+            if "forkserver" in methods:
+                _PROCESSES.set_forkserver_preload(list(PRELOAD))
     return _PROCESSES
 
 
@@ -407,8 +412,8 @@ def run_rule(
     log: Any,
 ) -> dict[str, Any]:
     """The `preflight_run` rule's body (workflow/rules/preflight.smk): `run_one` with the
-    rule's objects unpacked. It runs inside the Snakemake process (a `run:` job), so that the
-    preflight jobs of one Snakemake share one fork server (`_processes`)."""
+    rule's objects unpacked (a `run:` job; Snakemake runs it in a process of its own, from
+    which the run's child is forked: `_processes`)."""
     datasets = input.get("datasets", [])
     return run_one(
         config=config,
