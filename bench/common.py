@@ -189,6 +189,4 @@ def bare_process_state(threads: int, seed: int) -> None:
     """What run_job sets for the whole process before a run, set for a bare loop too, so that
     a bare round does not run under different global settings depending on whether an engine
     round ran before it in this process (deterministic algorithms stay on once set)."""
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    runner.start_torch(threads, seed)

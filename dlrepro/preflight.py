@@ -38,7 +38,7 @@ import torch
 
 from dlrepro.atomic import write_json, write_text, write_with
 from dlrepro.errors import Diverged, UserError
-from dlrepro.runner import RunContext
+from dlrepro.runner import RunContext, start_torch
 
 # Random stand-ins, (train, test) image shapes and class count, for datasets that cannot be
 # shipped or downloaded here; the real files' shapes, so that a step costs what it will.
@@ -143,9 +143,7 @@ def child_main(spec_path: Path) -> None:
     events_path = Path(spec["events"])
     # The child claims the GPU (dlrepro.devices): its lock lasts as long as this process.
     device = select(resolve_device(spec["device"]))
-    torch.set_num_threads(int(spec["threads"]))
-    torch.manual_seed(run.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    start_torch(int(spec["threads"]), run.seed)
     ctx = None
     outcome, error = "completed", ""
     try:

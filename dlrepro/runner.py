@@ -351,6 +351,21 @@ class RunContext:
         return df.astype({"seed": "int64"})
 
 
+def start_torch(threads: int, seed: int) -> None:
+    """The process-wide torch state every run starts from (a job and a preflight child alike).
+
+    Denormal floats are flushed to zero on the CPU: once a classifier fits its training set,
+    the softmax probabilities of the wrong classes fall below 1e-38 and, kept as denormals,
+    make each step several times slower (grokking's unregularized MLP: 28 -> 94 ms per step
+    between steps 3,000 and 6,500, identical losses with and without flushing). Values that
+    small change no printed digit of a loss; a GPU flushes them in most kernels anyway.
+    """
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def run_job(
     repro: Reproduction,
     run: Run,
@@ -372,9 +387,7 @@ def run_job(
     written all the same; a UserError (bad data or settings) is re-raised because only the
     user can fix it. `init_weights` is the weights file of the run this one starts from.
     """
-    torch.set_num_threads(threads)
-    torch.manual_seed(run.seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    start_torch(threads, run.seed)
     ctx = RunContext(
         run,
         device=device,

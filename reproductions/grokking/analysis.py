@@ -1,11 +1,20 @@
-"""Fourier analysis of grokking's token embedding: the spectrum and its top-k share."""
+"""Fourier analysis of grokking's token embedding: the spectrum and its top-k share.
+
+The spectra of a model (`fourier_norms`, `neuron_spectra`) are taken while training; the
+shares are read from logged tables by the claims and figures jobs, which never import torch
+(its import costs ~2 s a job).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def fourier_norms(embedding: torch.Tensor) -> torch.Tensor:
@@ -14,17 +23,19 @@ def fourier_norms(embedding: torch.Tensor) -> torch.Tensor:
     Row a of the embedding is a function of the token a mod p; the DFT over tokens pairs
     frequency k with p - k, so the real FFT's k-th term carries all of frequency k.
     """
+    import torch
+
     p = embedding.shape[0]
     spectrum = torch.fft.rfft(embedding.detach().double(), dim=0)
     power = (spectrum.abs() ** 2).sum(dim=1)[1 : (p - 1) // 2 + 1]
     return power.sqrt().float()
 
 
-def top_share(norms: pd.Series | list[float] | torch.Tensor, k: int) -> float:
+def top_share(norms: pd.Series | list[float], k: int) -> float:
     """Fraction of the (non-constant) power carried by the `k` strongest frequencies."""
-    power = torch.as_tensor(list(norms), dtype=torch.float64) ** 2
+    power = np.asarray(norms, dtype=np.float64) ** 2
     total = float(power.sum())
-    return float(power.topk(min(k, len(power))).values.sum()) / total if total > 0 else math.nan
+    return float(np.sort(power)[::-1][:k].sum()) / total if total > 0 else math.nan
 
 
 def spectrum_at(metrics: pd.DataFrame, step: float) -> pd.Series:
@@ -51,6 +62,8 @@ def neuron_spectra(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     frequency. A neuron tuned to one frequency (Gromov 2023; Morwani et al. 2023) puts nearly
     all its power there; a random neuron spreads it over all (p-1)/2 frequencies.
     """
+    import torch
+
     emb = model.token_embedding().detach().double()  # (p, d)
     w_a = model.hidden.weight.detach().double()[:, : emb.shape[1]]  # (hidden, d): the a-half
     f = emb @ w_a.T  # (p, hidden): each neuron's input from token a
