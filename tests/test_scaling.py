@@ -224,6 +224,7 @@ def lm_settings() -> dict:
         "es_eval_every": 2,
         "es_patience": 2,
         "es_eval_seqs": 4,
+        "es_min_steps": 0,
         "seed": 3,
     }
 
@@ -236,6 +237,22 @@ def small_corpus(tmp_path):
     corpus = tmp_path / "corpus.pt"
     text.prepare_corpus(corpus, {"corpus": str(src)})
     return corpus
+
+
+@pytest.mark.parametrize("min_steps,stopped_at", [(0, 4), (20, 20)])
+def test_early_stopping_waits_for_es_min_steps(tmp_path, min_steps, stopped_at):
+    """A run whose validation loss never improves (learning rate 0) stops after `es_patience`
+    evaluations without a new best, but not before `es_min_steps`: an L(D) run must not end
+    on the plateau a byte-level model sits on before it learns."""
+    settings = lm_settings()
+    settings.update(
+        subset_tokens=64 * 16, max_steps=40, lr=0.0, es_patience=1, es_min_steps=min_steps
+    )
+    torch.manual_seed(0)
+    ctx = _context(tmp_path, settings, small_corpus(tmp_path), 1e9)
+    lm.train(ctx)
+    final = ctx.metrics_frame().query("split == 'final'").set_index("metric")["value"]
+    assert final["stopped_at"] == stopped_at and final["best_step"] == 2
 
 
 @pytest.mark.parametrize("subset", [None, 64 * 16])

@@ -15,8 +15,12 @@ Kaplan's L(D) (`subset_tokens` set): the model trains on the first `subset_token
 its stretch (so the subsets of one seed are nested), reshuffled every epoch for as many
 epochs as it takes, at a constant rate after `warmup_steps`, and stops early: every
 `es_eval_every` steps it measures the loss on `es_eval_seqs` validation sequences and stops
-after `es_patience` evaluations without a new best (or at `max_steps`). The run's final loss is
-that of the best weights, on the full `eval_seqs`.
+after `es_patience` evaluations without a new best (or at `max_steps`), but never before
+`es_min_steps`: a byte-level model sits on a plateau near the unigram loss (~3.0) for its first
+few hundred steps, and patience alone ended one subset there (the first cpu run of this sweep:
+stopped at step 175 with loss 3.04, above the next smaller subset's 2.35). The best
+evaluation is tracked from the first step all the same. The run's final loss is that of the
+best weights, on the full `eval_seqs`.
 """
 
 from __future__ import annotations
@@ -302,7 +306,7 @@ def train_subset(run: RunContext, corpus: dict[str, Any]) -> None:
                 state["weights"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 state["bad"] += 1
-                stop = state["bad"] >= int(s["es_patience"])
+                stop = state["bad"] >= int(s["es_patience"]) and step >= int(s["es_min_steps"])
         run.progress(step, max_steps, loss=loss, best=state["best"])
         run.maybe_checkpoint(step)
         if stop:
