@@ -209,7 +209,8 @@ def main() -> None:
         tmp = Path(d)
         report = Report("bench_grokking")
         report.section("cpu scale: one-hidden-layer MLP, full batch", threads=1)
-        cpu = repro.run("cpu", "wd-s0")
+        # the weight-decay sweep's first run (by sweep, not id: its seeds are the yaml's)
+        cpu = next(r for r in repro.runs("cpu") if r.sweep == "wd")
         s = {**cpu.settings, "steps": args.steps, "stop_after_val": None}
         lean = dataclasses.replace(
             cpu, settings={**s, "eval_every": args.steps, "fourier_points": 2}

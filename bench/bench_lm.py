@@ -45,7 +45,9 @@ from dlrepro.trainer import lr_at  # noqa: E402
 from reproductions.scaling import lm  # noqa: E402
 
 # The bench times training: no evaluation during the run, a one-sequence final evaluation.
-OVERRIDES = {"n_evals": 1, "eval_seqs": 1, "eval_seqs_quick": 1}
+# One evaluation of one sequence, and exactly `--steps` steps: the ln sweep this copies from
+# gives each model at least 20 bytes per parameter, which at 2x64 is ~1,000 steps a round.
+OVERRIDES = {"n_evals": 1, "eval_seqs": 1, "eval_seqs_quick": 1, "min_tokens_per_param": None}
 
 # Profiler op names by kind, for the time breakdown (self CPU time of each op).
 KINDS = {
