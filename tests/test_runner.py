@@ -10,7 +10,7 @@ import torch
 
 from dlrepro import tables
 from dlrepro.reproduction import Run
-from dlrepro.runner import RunningMeans, run_in_folder
+from dlrepro.runner import RunningMeans, run_in_folder, start_torch
 
 
 def fake_repro(train):
@@ -176,3 +176,13 @@ def test_the_report_lists_runs_that_did_not_complete(tmp_path):
     claims = pd.DataFrame(columns=["verdict", "op"])
     html = render("cpu", [Section(discover()["grokking"], claims, runs, tmp_path)])
     assert "Runs that did not complete" in html and "non-finite loss at step 12" in html
+
+
+def test_a_run_starts_with_denormals_flushed_seeded_and_deterministic():
+    # 1e-20 squared is a denormal (below 1.2e-38): a run's process makes it 0, because
+    # denormal arithmetic made grokking's unregularized run three times slower.
+    start_torch(1, 7)
+    tiny = torch.tensor([1e-20])
+    assert (tiny * tiny).item() == 0.0
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.initial_seed() == 7
