@@ -185,7 +185,7 @@ class Reproduction:
     overrides: dict[str, Any]
 
     def __post_init__(self) -> None:
-        self._runs: dict[tuple[str, tuple[int, ...] | None], list[Run]] = {}
+        self._runs: dict[tuple[str, tuple[int, ...] | None, int], list[Run]] = {}
 
     @property
     def package(self) -> str:
@@ -283,15 +283,18 @@ class Reproduction:
         return file_digest(self.code_files("train"))
 
     # -- runs ------------------------------------------------------------------------------
-    def runs(self, scale: str, seeds: list[int] | None = None) -> list[Run]:
-        """Every run of `scale`, in a stable order; `seeds` replaces each sweep's seeds."""
-        key = (scale, tuple(seeds) if seeds else None)
+    def runs(self, scale: str, seeds: list[int] | None = None, seed_offset: int = 0) -> list[Run]:
+        """Every run of `scale`, in a stable order; `seeds` replaces each sweep's seeds and
+        `seed_offset` is added to every seed (the same runs on seeds nobody declared)."""
+        key = (scale, tuple(seeds) if seeds else None, seed_offset)
         if key not in self._runs:
-            self._runs[key] = self._expand(scale, seeds)
+            self._runs[key] = self._expand(scale, seeds, seed_offset)
         return self._runs[key]
 
-    def run(self, scale: str, run_id: str, seeds: list[int] | None = None) -> Run:
-        for r in self.runs(scale, seeds):
+    def run(
+        self, scale: str, run_id: str, seeds: list[int] | None = None, seed_offset: int = 0
+    ) -> Run:
+        for r in self.runs(scale, seeds, seed_offset):
             if r.run_id == run_id:
                 return r
         raise UserError(f"{self.name} has no run {run_id!r} at scale {scale!r}")
@@ -303,7 +306,7 @@ class Reproduction:
         ]
         return min(counts, default=1)
 
-    def _expand(self, scale: str, seeds: list[int] | None) -> list[Run]:
+    def _expand(self, scale: str, seeds: list[int] | None, seed_offset: int) -> list[Run]:
         sc = self.scale(scale)
         base = {**self.spec["defaults"], **sc.get("settings", {})}
         runs: list[Run] = []
@@ -312,7 +315,7 @@ class Reproduction:
             names = list(grid)
             for values in itertools.product(*(grid[n] for n in names)):
                 params = dict(zip(names, values, strict=True))
-                for seed in seeds or sweep["seeds"]:
+                for seed in [s + seed_offset for s in seeds or sweep["seeds"]]:
                     settings = {
                         **base,
                         **sweep.get("settings", {}),

@@ -90,6 +90,16 @@ def test_a_seeds_override_replaces_every_sweeps_seeds():
     assert {r.seed for r in runs} == {7}
 
 
+def test_a_seed_offset_moves_every_sweep_to_undeclared_seeds_and_keeps_init_links_paired():
+    repro = discover()["transfer"]
+    declared = repro.runs("cpu")
+    moved = repro.runs("cpu", seed_offset=100)
+    assert sorted(r.seed + 100 for r in declared) == sorted(r.seed for r in moved)
+    by_id = {r.run_id: r for r in moved}
+    linked = [r for r in moved if r.init_from]
+    assert linked and all(by_id[r.init_from].seed == r.seed for r in linked)
+
+
 def test_run_ids_are_filesystem_safe():
     assert make_run_id("lr", {"lr": 1e-3, "act": "tanh/x"}, 0) == "lr-lr0.001-acttanhx-s0"
 

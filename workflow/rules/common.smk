@@ -41,6 +41,7 @@ config.update(
 SCALE = CFG["scale"]
 RESULTS = CFG["results"].rstrip("/")
 SEEDS = CFG["seeds"]
+SEED_OFFSET = CFG["seed_offset"]
 # A reproduction's results folder is its name, `<folder>+<key>=<value>,...` for a variant.
 BY_NAME = {r.name: r for r in REPROS.values()}
 
@@ -63,12 +64,12 @@ def repro_of(wildcards):
 
 
 def runs_of(scale, name):
-    return BY_NAME[name].runs(scale, SEEDS)
+    return BY_NAME[name].runs(scale, SEEDS, SEED_OFFSET)
 
 
 def find_run(wildcards):
     try:
-        return repro_of(wildcards).run(wildcards.scale, wildcards.run_id, SEEDS)
+        return repro_of(wildcards).run(wildcards.scale, wildcards.run_id, SEEDS, SEED_OFFSET)
     except UserError as e:
         _fail(e)
 
