@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dlrepro import claims as claims_mod
-from dlrepro import prereg, report, tables
+from dlrepro import prereg, report, tables, warm
 from dlrepro.atomic import write_text
 from dlrepro.config import resolve_device
 from dlrepro.devices import select
@@ -63,6 +63,7 @@ def load_repro(config: dict[str, Any], name: str) -> Reproduction:
     return repro
 
 
+@warm.delegable
 def prepare(*, dataset: str, out: Path, sha256_out: Path, data_config: dict[str, Any]) -> None:
     from dlrepro import data
     from dlrepro.atomic import file_sha256
@@ -73,6 +74,7 @@ def prepare(*, dataset: str, out: Path, sha256_out: Path, data_config: dict[str,
     print(f"prepared {dataset}: {json.dumps(info, default=str)}")
 
 
+@warm.delegable
 def train(
     *,
     config: dict[str, Any],
@@ -114,6 +116,7 @@ def train(
     return status
 
 
+@warm.delegable
 def collect(
     *,
     config: dict[str, Any],
@@ -162,6 +165,7 @@ def summarize(
     return pd.DataFrame(rows).astype({"seed": "int64"})
 
 
+@warm.delegable
 def judge_claims(
     *,
     config: dict[str, Any],
@@ -210,6 +214,7 @@ def judge_claims(
     return df
 
 
+@warm.delegable
 def figure(
     *,
     config: dict[str, Any],
@@ -238,6 +243,7 @@ def figure(
     figures.save(fig, out_png, out_svg, title=spec["title"])
 
 
+@warm.delegable
 def build_report(
     *, config: dict[str, Any], scale: str, claim_files: list[str], run_files: list[str], out: Path
 ) -> None:

@@ -40,12 +40,13 @@ _received: list[str] = []
 class Preempted(SystemExit):
     """The run checkpointed after a stop signal and ends now; a rerun resumes it."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, by: str | None = None) -> None:
         super().__init__(EXIT_CODE)
         self.step = step
+        self.by = by or ", ".join(_received) or "a signal"  # (a warm child names its own)
 
     def __str__(self) -> str:
-        return f"stopped by {', '.join(_received) or 'a signal'} after step {self.step}"
+        return f"stopped by {self.by} after step {self.step}"
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:

@@ -1,6 +1,7 @@
 # Configuration, reproduction discovery, the result paths and the input functions every rule
 # shares. Everything the user can get wrong is checked here, before any job runs.
 import json
+import os
 import re
 import sys
 
@@ -34,6 +35,10 @@ try:
     DEVICE = dlconfig.device_kind(CFG["device"])
 except UserError as e:
     _fail(e)
+
+# Jobs on this machine fork from a process that has imported torch (dlrepro/warm.py); the
+# jobs inherit this environment. DLREPRO_WARM=0 snakemake ... runs each job cold.
+os.environ.setdefault("DLREPRO_WARM", "1")
 
 config.update(
     CFG
@@ -69,7 +74,9 @@ def runs_of(scale, name):
 
 def find_run(wildcards):
     try:
-        return repro_of(wildcards).run(wildcards.scale, wildcards.run_id, SEEDS, SEED_OFFSET)
+        return repro_of(wildcards).run(
+            wildcards.scale, wildcards.run_id, SEEDS, SEED_OFFSET
+        )
     except UserError as e:
         _fail(e)
 
