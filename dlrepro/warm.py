@@ -44,6 +44,7 @@ import hashlib
 import importlib
 import os
 import pickle
+import random
 import selectors
 import signal
 import socket
@@ -76,20 +77,19 @@ PRELOAD = (
 )
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 _HEADER = struct.Struct("!I")
-_in_child = False  # a warm child runs its job's functions in place
 
 
 def enabled() -> bool:
     return (
         sys.platform == "linux"
-        and not _in_child
         and os.environ.get("DLREPRO_WARM") == "1"
         and "SLURM_JOB_ID" not in os.environ
     )
 
 
 def socket_path() -> Path:
-    """One server per user, interpreter and state of its installed packages."""
+    """One server per user, interpreter, state of its installed packages and of this file, in
+    a folder only the user can enter (no other user can stand in for the server)."""
     site = sysconfig.get_paths()["purelib"]
     key = "|".join(
         [
@@ -98,10 +98,22 @@ def socket_path() -> Path:
             site,
             str(os.stat(site).st_mtime_ns) if os.path.isdir(site) else "",
             os.environ.get("PYTHONPATH", ""),
+            str(os.stat(__file__).st_mtime_ns),
         ]
     )
     digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"dlrepro-warm-{os.getuid()}-{digest}.sock"
+    return Path(tempfile.gettempdir()) / f"dlrepro-warm-{os.getuid()}" / f"{digest}.sock"
+
+
+def _private_folder(path: Path) -> bool:
+    """Create the socket's folder (mode 0700) and check that it is the user's alone."""
+    with contextlib.suppress(FileExistsError, OSError):
+        path.parent.mkdir(mode=0o700)
+    try:
+        st = path.parent.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
 
 
 def _plain(value: Any) -> Any:
@@ -147,6 +159,8 @@ def _raise_as_here(ended: tuple[str, Any]) -> None:
 def _run_remote(module: str, name: str, kwargs: dict[str, Any]) -> tuple[str, Any] | None:
     """How the child ended, or None when no server took the job (it then runs here)."""
     path = socket_path()
+    if not _private_folder(path):
+        return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(str(path))
@@ -163,6 +177,7 @@ def _run_remote(module: str, name: str, kwargs: dict[str, Any]) -> tuple[str, An
             "env": dict(os.environ),
             "path": list(sys.path),
             "argv": list(sys.argv),
+            "umask": _umask(),
         }
     )
     # The child writes where this process writes now (inside job_log: the job's log file).
@@ -183,20 +198,36 @@ def _run_remote(module: str, name: str, kwargs: dict[str, Any]) -> tuple[str, An
         os.close(result_r)
         return None
 
-    def forward(signum: int, frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
+    try:  # a handle on the child itself: a signal cannot reach a recycled pid
+        handle: int | None = os.pidfd_open(pid)
+    except OSError:
+        handle = None
 
-    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    def send(signum: int) -> None:
+        with contextlib.suppress(OSError):
+            if handle is not None:
+                signal.pidfd_send_signal(handle, signum)
+            else:
+                os.kill(pid, signum)
+
+    previous = {sig: signal.signal(sig, lambda n, f: send(n)) for sig in FORWARDED}
     try:
         data, code = _wait(conn, result_r)
+        if code is None:  # the server is gone: its child must not run on unattended
+            send(signal.SIGKILL)
+            print("dlrepro: the warm-start server ended during the job", file=sys.stderr)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         conn.close()
         os.close(result_r)
-    if data:
-        return pickle.loads(data)
+        if handle is not None:
+            os.close(handle)
+    try:
+        if data:
+            return pickle.loads(data)
+    except Exception as e:
+        return ("raise", RuntimeError(f"the job failed, and its error could not be read: {e}"))
     return ("exit", code if code is not None else 1)  # the child died without a word
 
 
@@ -224,6 +255,12 @@ def _wait(conn: socket.socket, result: int) -> tuple[bytes, int | None]:
                 data += chunk
             else:
                 sel.unregister(result)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fileno(stream: Any, default: int) -> int:
@@ -259,20 +296,22 @@ def _start_server(path: Path) -> None:
 
 # -- the server's side ---------------------------------------------------------------------
 def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
-    lock = open(f"{path}.lock", "w")  # noqa: SIM115 (held for the server's life)
+    if not _private_folder(path):
+        return
     try:
+        lock = open(f"{path}.lock", "w")  # noqa: SIM115 (held for the server's life)
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return  # another server is starting or running
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))  # before the imports: a server that cannot bind costs nothing
+    listener.listen(64)  # jobs that come during the imports wait in the backlog
     os.environ.setdefault("MPLBACKEND", "Agg")
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    listener.listen(64)
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     children: dict[int, socket.socket] = {}
@@ -281,16 +320,19 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
         while children or time.monotonic() - idle_since < idle_seconds:
             for key, _ in sel.select(timeout=0.05):
                 if key.fileobj is listener:
-                    conn, _ = listener.accept()
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:
+                        continue
                     pid = _fork_job(conn, [listener, *children.values()])
                     if pid is None:
                         conn.close()
                         continue
                     children[pid] = conn
                     sel.register(conn, selectors.EVENT_READ, pid)
-                else:  # a job's process closed its end: it was killed; end its child too
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(key.data, signal.SIGTERM)
+                else:  # the job's process died without passing a signal on (SIGKILL):
+                    with contextlib.suppress(OSError):  # its child and the child's own go too
+                        os.killpg(key.data, signal.SIGKILL)
                     sel.unregister(key.fileobj)
             for pid in list(children):
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -312,6 +354,7 @@ def serve(path: Path, idle_seconds: float = IDLE_SECONDS) -> None:
 
 def _fork_job(conn: socket.socket, others: list[socket.socket]) -> int | None:
     fds: list[int] = []
+    conn.settimeout(10.0)  # a job that connects and stalls must not hold up the others
     try:
         size_data, fds, _, _ = socket.recv_fds(conn, _HEADER.size, 4)
         if len(fds) != 4:
@@ -327,9 +370,15 @@ def _fork_job(conn: socket.socket, others: list[socket.socket]) -> int | None:
         for fd in fds:
             os.close(fd)
         return None
+    conn.settimeout(None)
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
     if pid == 0:
         for sock in [*others, conn]:  # the child holds only its job's streams
             sock.close()
@@ -340,8 +389,12 @@ def _fork_job(conn: socket.socket, others: list[socket.socket]) -> int | None:
             os._exit(code)
     for fd in fds:
         os.close(fd)
-    conn.sendall(_HEADER.pack(pid))
-    return pid
+    try:
+        conn.sendall(_HEADER.pack(pid))
+    except OSError:  # the job is gone already
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    return pid  # reaped by the loop
 
 
 def _match_thread_counts() -> None:
@@ -359,20 +412,26 @@ def _match_thread_counts() -> None:
 def _child(request: dict[str, Any], fds: list[int]) -> int:
     """Become the job: its streams, environment, folder and import path; run it; say how it
     ended on the result pipe (fd 3)."""
-    global _in_child
-    _in_child = True
     os.setsid()
     for target, fd in enumerate(fds):
         if fd != target:
             os.dup2(fd, target)
             os.close(fd)
+    # The server's streams were /dev/null (block-buffered); the job's log is line-buffered.
+    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     for sig in FORWARDED:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.clear()
     os.environ.update(request["env"])
+    os.environ["DLREPRO_WARM"] = "0"  # what the job calls runs here, not in another child
     _match_thread_counts()
+    os.umask(request["umask"])
     os.chdir(request["cwd"])
+    random.seed()  # a fresh process's unseeded generators differ from run to run; so do these
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
     sys.path[:] = request["path"]
     sys.argv[:] = request["argv"]
     for name in [m for m in sys.modules if m == "dlrepro" or m.startswith("dlrepro.")]:
@@ -384,6 +443,8 @@ def _child(request: dict[str, Any], fds: list[int]) -> int:
         ended: tuple[str, Any] = ("ok", None)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if not isinstance(e.code, int | None):
+            print(e.code, file=sys.stderr)  # as Python prints sys.exit("message")
         ended = ("exit", code)
         if hasattr(e, "step"):  # a Preempted run: it checkpointed at `step`
             ended = ("preempted", (e.step, getattr(e, "by", None)))
@@ -399,6 +460,7 @@ def _child(request: dict[str, Any], fds: list[int]) -> int:
             stream.flush()
     try:
         data = pickle.dumps(ended)
+        pickle.loads(data)  # what the job's process will do with it
     except Exception:  # an exception that does not pickle: its type and message
         data = pickle.dumps(("raise", RuntimeError(f"{type(ended[1]).__name__}: {ended[1]}")))
     with contextlib.suppress(OSError), os.fdopen(3, "wb") as result:

@@ -38,6 +38,8 @@ def server(tmp_path):
     while not path.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.1)
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # no other user can stand in for it
+    env["WARM_SERVER_PID"] = str(proc.pid)
     yield env
     proc.terminate()
     proc.wait(timeout=30)
@@ -99,12 +101,37 @@ def test_sigterm_to_the_job_reaches_its_warm_child_which_checkpoints_and_exits_1
     assert "torch imported here: False" in out
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_job_killed_outright_takes_its_warm_child_with_it(server, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, str(JOB), "long", str(tmp_path)],
+        env={**server, "DLREPRO_WARM": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log, deadline = tmp_path / "job.log", time.monotonic() + 120
+    while "start: device" not in (log.read_text() if log.exists() else ""):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    server_pid = int(server["WARM_SERVER_PID"])
+    assert len(_children(server_pid)) == 1
+    proc.kill()  # SIGKILL: nothing is passed on; the server sees the job's end of the socket close
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _children(server_pid):
+        assert time.monotonic() < deadline, "the child outlived its job"
+        time.sleep(0.1)
+
+
 def test_without_a_server_the_job_runs_in_its_own_process_and_starts_one(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
     out = _job(env, True, "bad", str(tmp_path))
     assert out.returncode == 1 and "is not what" in out.stderr
     deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("dlrepro-warm-*.sock")):  # started for the next job
+    while not list(tmp_path.glob("dlrepro-warm-*/*.sock")):  # started for the next job
         assert time.monotonic() < deadline, "no server was started"
         time.sleep(0.1)
     again = _job(env, True, "bad", str(tmp_path))
