@@ -31,8 +31,9 @@ What stays the same:
 It is used only where the workflow turned it on (`DLREPRO_WARM=1`, set by common.smk unless the
 user set it to 0), only on Linux (fork is what makes it cheap; macOS frameworks are not
 fork-safe) and not inside a SLURM job (each job has its own node: nothing to share). A call from
-a test or a notebook runs in place. When no server answers, the job runs in its own process, as
-before, and starts a server for the jobs that follow.
+a test or a notebook runs in place. When no server answers, the job starts one and hands
+itself to it as soon as it listens; if none listens within `START_SECONDS`, the job runs in its
+own process, as before.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-IDLE_SECONDS = 30.0
+IDLE_SECONDS = 120.0  # spans the gaps between jobs and between workflow invocations
+START_SECONDS = 10.0  # how long a job waits for a server it started to take connections
 # What the server imports once. Only third-party libraries: dlrepro's own modules and the
 # reproductions are imported by each child, so edits to them take effect at once.
 PRELOAD = (
@@ -161,12 +163,11 @@ def _run_remote(module: str, name: str, kwargs: dict[str, Any]) -> tuple[str, An
     path = socket_path()
     if not _private_folder(path):
         return None
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        conn.connect(str(path))
-    except OSError:
-        conn.close()
-        _start_server(path)
+    conn = _connect(path, 0.0)
+    if conn is None:  # start one and hand this job to it too: a job that ran here instead
+        _start_server(path)  # would not keep the server from idling out (it binds at once,
+        conn = _connect(path, START_SECONDS)  # and takes the job after its imports)
+    if conn is None:
         return None
     request = pickle.dumps(
         {
@@ -229,6 +230,20 @@ def _run_remote(module: str, name: str, kwargs: dict[str, Any]) -> tuple[str, An
     except Exception as e:
         return ("raise", RuntimeError(f"the job failed, and its error could not be read: {e}"))
     return ("exit", code if code is not None else 1)  # the child died without a word
+
+
+def _connect(path: Path, patience: float) -> socket.socket | None:
+    deadline = time.monotonic() + patience
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(str(path))
+            return conn
+        except OSError:
+            conn.close()
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
 
 
 def _wait(conn: socket.socket, result: int) -> tuple[bytes, int | None]:
