@@ -45,6 +45,27 @@ def test_models_map_pairs_to_logits_over_p(model):
     assert model.token_embedding().shape[0] == 13
 
 
+def test_the_mlp_computes_relu_of_the_hidden_layer_on_the_concatenated_pair_embedding():
+    # The forward looks up per-token products of the embedding and the hidden weights; it must
+    # be the textbook MLP on [E[a]; E[b]], in value and in every parameter's gradient.
+    torch.manual_seed(0)
+    model = PairMLP(13, 8, 16).double()
+    x, y = torch.randint(0, 13, (40, 2)), torch.randint(0, 13, (40,))
+
+    def textbook(m):
+        return m.out(torch.relu(m.hidden(m.embed(x).flatten(1))))
+
+    grads = []
+    for forward in (model, textbook):
+        model.zero_grad()
+        logits = forward(x) if forward is model else forward(model)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        grads.append((logits.detach(), [q.grad.clone() for q in model.parameters()]))
+    (ours, g_ours), (ref, g_ref) = grads
+    assert torch.allclose(ours, ref, atol=1e-12)
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g_ours, g_ref, strict=True))
+
+
 def test_fourier_norms_put_a_pure_cosine_at_its_frequency():
     p, k = 13, 4
     a = torch.arange(p, dtype=torch.float64)

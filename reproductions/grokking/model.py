@@ -31,6 +31,13 @@ class PairMLP(nn.Module):
 
     Same as an MLP on the two one-hot vectors; the shared table is the "embedding" whose
     Fourier spectrum the analysis reads.
+
+    The hidden layer's input from each operand depends on that token alone, so the forward
+    multiplies the p-row embedding table by the hidden weights once per step (two p x d x hidden
+    products) and looks the rows up per pair, instead of multiplying every pair's concatenated
+    embedding (n x 2d x hidden; n = 4,704 pairs at the cpu scale): the same function and
+    parameters, summed in another order (outputs agree to float rounding), and the full-batch
+    step at the cpu scale takes 12.7 ms instead of 25.2 (1 thread, bench_grokking.py).
     """
 
     def __init__(self, p: int, d_embed: int = 128, hidden: int = 256) -> None:
@@ -40,8 +47,12 @@ class PairMLP(nn.Module):
         self.out = nn.Linear(hidden, p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x).flatten(1)
-        return self.out(torch.relu(self.hidden(h)))
+        # relu(W [E[a]; E[b]] + bias) = relu((E W_a^T + bias)[a] + (E W_b^T)[b])
+        w_a, w_b = self.hidden.weight.split(self.embed.embedding_dim, dim=1)
+        from_a = F.linear(self.embed.weight, w_a, self.hidden.bias)  # (p, hidden)
+        from_b = F.linear(self.embed.weight, w_b)
+        h = F.embedding(x[:, 0], from_a) + F.embedding(x[:, 1], from_b)
+        return self.out(torch.relu(h))
 
     def token_embedding(self) -> torch.Tensor:
         return self.embed.weight
