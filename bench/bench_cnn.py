@@ -59,7 +59,7 @@ def bare_loop(s: dict, path: Path, threads: int) -> float:
     mean = x.float().mean(dim=(0, 2, 3), keepdim=True)
     std = x.float().std(dim=(0, 2, 3), keepdim=True)
     cfg = config_from_settings(s, in_channels=1, image_size=28, num_classes=10)
-    model = build_cnn(cfg, seed=s["seed"])
+    model = build_cnn(cfg, seed=s["seed"]).to(memory_format=torch.channels_last)  # as the engine
     opt = torch.optim.SGD(
         model.parameters(), lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"]
     )

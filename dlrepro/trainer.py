@@ -335,7 +335,10 @@ def train_classifier(
     `train_eval`: loss, acc, error), the steps run and the epochs reached."""
     s = _settings(run, settings_prefix)
     dev = run.device
-    model.to(dev)
+    # Channels-last convolution weights (4-d tensors only; nothing else changes): the
+    # convolutions, and above all max pooling, run 1.1-1.8x faster per step on CPU than over
+    # NCHW (bench/bench_cnn.py); the values computed are the same up to float rounding.
+    model.to(dev, memory_format=torch.channels_last)
     if init_weights is not None:
         _load_init(model, init_weights)
     for name, p in model.named_parameters():
