@@ -90,6 +90,7 @@ def bare_loop(s: dict, corpus: Path, threads: int, steps_hook=None) -> float:
         lr=p["lr"],
         betas=(0.9, s["beta2"]),
         weight_decay=0.0,
+        fused=True,  # as lm._optimizer
     )
     g = torch.Generator().manual_seed(s["seed"] + 7919)
     span = len(data) - T - 1

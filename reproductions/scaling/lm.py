@@ -135,7 +135,10 @@ def evaluate(model: GPT, val: torch.Tensor, n_seqs: int, T: int, batch: int) -> 
 
 def _optimizer(model: GPT, s: dict[str, Any], lr: float) -> torch.optim.Optimizer:
     """AdamW with weight decay on matrices only (biases and LayerNorm gains are not decayed),
-    as in GPT-2."""
+    as in GPT-2. The fused kernel updates each parameter in one pass instead of a dozen
+    foreach ops over all of them: the same update rule, rounding aside, and 4-11% less time
+    per step for these tiny models (1 thread, quiet: 2x8 5.48 -> 4.89 ms, 2x24 7.44 -> 6.78,
+    2x48 12.00 -> 11.52, 2x96 at batch 16 50.3 -> 47.2; medians of 3 rounds)."""
     decay = [q for q in model.parameters() if q.ndim >= 2]
     no_decay = [q for q in model.parameters() if q.ndim < 2]
     return torch.optim.AdamW(
@@ -145,6 +148,7 @@ def _optimizer(model: GPT, s: dict[str, Any], lr: float) -> torch.optim.Optimize
         ],
         lr=lr,
         betas=(0.9, float(s["beta2"])),
+        fused=True,
     )
 
 
