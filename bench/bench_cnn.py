@@ -123,9 +123,7 @@ def main() -> None:
         engine_run(repro, run, args.threads, tmp / "warm", datasets)  # warm-up
 
         def engine() -> float:
-            t0 = time.perf_counter()
-            engine_run(repro, run, args.threads, tmp / "e", datasets)
-            return time.perf_counter() - t0
+            return engine_run(repro, run, args.threads, tmp / "e", datasets).seconds
 
         times, ceiling = interleave(
             args.rounds,

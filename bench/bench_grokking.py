@@ -71,8 +71,15 @@ def bare_loop(s: dict, eval_steps: set[int], spectrum_steps: set[int], threads: 
                 F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
             torch.sqrt(sum((w**2).sum() for w in model.parameters())).item()
 
+    def spectrum() -> None:
+        analysis.fourier_norms(model.token_embedding())
+        if s["model"] == "mlp":  # the task logs the hidden layer's tuning beside it
+            analysis.single_frequency_share(model, s["neuron_freq_level"])
+
     if 0 in eval_steps:
         evaluate()
+    if 0 in spectrum_steps:
+        spectrum()
     for step in range(1, s["steps"] + 1):
         for group in opt.param_groups:
             group["lr"] = s["lr"] * min(1.0, step / max(1, s["warmup_steps"]))
@@ -84,14 +91,13 @@ def bare_loop(s: dict, eval_steps: set[int], spectrum_steps: set[int], threads: 
         if step in eval_steps:
             evaluate()
         if step in spectrum_steps:
-            analysis.fourier_norms(model.token_embedding())
+            spectrum()
     return time.perf_counter() - t0
 
 
 def engine_seconds(repro, run, threads: int, tmp: Path) -> tuple[float, object]:
-    t0 = time.perf_counter()
     result = engine_run(repro, run, threads, tmp)
-    return time.perf_counter() - t0, result
+    return result.seconds, result
 
 
 def loop_ratio(
@@ -198,7 +204,7 @@ def noop_rerun_seconds() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=150, help="steps per cpu-scale round")
+    ap.add_argument("--steps", type=int, default=300, help="steps per cpu-scale round")
     ap.add_argument("--power-steps", type=int, default=250, help="steps per power round")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--skip-power", action="store_true")

@@ -131,6 +131,7 @@ class EngineResult:
     status: str
     metrics: pd.DataFrame
     record: dict[str, Any]
+    seconds: float  # run_job's wall time: what a round times (not reading the results back)
 
     def steps_per_s(self) -> float:
         return self.record["steps"] / self.record["train_s"]
@@ -162,6 +163,7 @@ def engine_run(
     runs it (metrics, progress, checkpoint checks, record, final weights)."""
     tmp.mkdir(parents=True, exist_ok=True)
     with open(tmp / "log.txt", "w") as log:
+        t0 = time.perf_counter()
         status = runner.run_job(
             repro,
             run,
@@ -175,6 +177,7 @@ def engine_run(
             weights_path=tmp / "weights.pt",
             stream=log,
         )
+        seconds = time.perf_counter() - t0
     if status != "completed":
         raise SystemExit(f"engine run {run.run_id} {status}; see {tmp / 'log.txt'}")
 
@@ -182,6 +185,7 @@ def engine_run(
         status,
         pd.read_parquet(tmp / "metrics.parquet"),
         json.loads((tmp / "run.json").read_text()),
+        seconds,
     )
 
 

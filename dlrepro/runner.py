@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -333,11 +334,13 @@ class RunContext:
 
     # -- results -----------------------------------------------------------------------------
     def metrics_frame(self) -> pd.DataFrame:
+        """The run's metrics table: its identity columns, then one row per logged value.
+        Built in one DataFrame call: column by column it cost ~20 ms a job."""
         r = self.run
-        df = pd.DataFrame(
-            self._rows, columns=["step", "epoch", "split", "metric", "value", "elapsed_s"]
+        n = len(self._rows)
+        step, epoch, split, metric, value, elapsed = (
+            zip(*self._rows, strict=True) if n else ((),) * 6
         )
-        df = df.astype({"step": "int64", "epoch": "float64", "value": "float64"})
         head = {
             "run_id": r.run_id,
             "reproduction": r.reproduction,
@@ -346,9 +349,19 @@ class RunContext:
             "seed": r.seed,
             **r.params,
         }
-        for i, (k, v) in enumerate(head.items()):
-            df.insert(i, k, pd.Series([v] * len(df), dtype=object if isinstance(v, str) else None))
-        return df.astype({"seed": "int64"})
+        cols: dict[str, Any] = {
+            k: pd.Series([v] * n, dtype=object if isinstance(v, str) else None)
+            for k, v in head.items()
+        }
+        cols.update(
+            step=np.asarray(step, dtype="int64"),
+            epoch=np.asarray(epoch, dtype="float64"),
+            split=pd.Series(split),
+            metric=pd.Series(metric),
+            value=np.asarray(value, dtype="float64"),
+            elapsed_s=np.asarray(elapsed, dtype="float64"),
+        )
+        return pd.DataFrame(cols).astype({"seed": "int64"})
 
 
 def start_torch(threads: int, seed: int) -> None:
