@@ -30,12 +30,20 @@ OPS = {
 
 @dataclass
 class Measurement:
-    """What a measure function found. `value=None` (with a reason) makes a claim inconclusive."""
+    """What a measure function found. `value=None` (with a reason) makes a claim inconclusive.
+
+    A value that summarizes several seeds (a median, a mean) or comes from a fit carries its
+    uncertainty, and the claim is decided only when the uncertainty does not straddle the
+    threshold (see `judge`): `per_seed` is each seed's own value of the same quantity,
+    `interval` a fit's 95% confidence interval for the value.
+    """
 
     value: float | None
     seeds: list[int] = field(default_factory=list)
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    per_seed: dict[int, float] | None = None
+    interval: tuple[float, float] | None = None
 
 
 def median_over_seeds(per_seed: dict[int, float | None], what: str) -> Measurement:
@@ -54,6 +62,7 @@ def median_over_seeds(per_seed: dict[int, float | None], what: str) -> Measureme
         float(np.median(list(per_seed.values()))),
         seeds=sorted(per_seed),
         details={"per_seed": per_seed},
+        per_seed=per_seed,  # type: ignore[arg-type]  # no None left: checked above
     )
 
 
@@ -99,7 +108,12 @@ def judge(
     def row(verdict: str, m: Measurement | None, reason: str) -> dict[str, Any]:
         value = math.nan if m is None or m.value is None else float(m.value)
         seeds = m.seeds if m and m.seeds else sorted(set(rows["seed"]))
-        details = json.dumps(m.details if m else {}, default=str, sort_keys=True)
+        shown = dict(m.details) if m else {}
+        if m and m.per_seed:  # the values the seeds rule judged (see _uncertainty)
+            shown["per_seed"] = m.per_seed
+        if m and m.interval:
+            shown["interval_95"] = list(m.interval)
+        details = json.dumps(shown, default=str, sort_keys=True)
         return {
             **base,
             "measured": value,
@@ -152,10 +166,47 @@ def judge(
         return row("inconclusive", m, f"{len(m.seeds)} seed(s) measured, {need} needed")
     if claim["op"] == "informative":
         return row("inconclusive", m, "informative: measured and reported, no threshold")
-    ok = OPS[claim["op"]](m.value, claim["threshold"])
-    verdict = "reproduced" if ok else "not reproduced"
-    need_text = f"{'meets' if ok else 'needed'} {claim['op']} {claim['threshold']}"
-    return row(verdict, m, m.reason or f"measured {m.value:.4g}; {need_text}")
+    op, threshold = claim["op"], claim["threshold"]
+    ok = OPS[op](m.value, threshold)
+    undecided, seeds_ok = _uncertainty(m, op, threshold)
+    if seeds_ok is not None:
+        ok = seeds_ok  # every seed agrees (for `between`, a median can sit in a band no seed is in)
+    need_text = f"{'meets' if ok else 'needed'} {op} {threshold}"
+    reason = m.reason or f"measured {m.value:.4g}; {need_text}"
+    if undecided:
+        return row("inconclusive", m, f"{undecided}; {reason}")
+    return row("reproduced" if ok else "not reproduced", m, reason)
+
+
+def _uncertainty(m: Measurement, op: str, threshold: Any) -> tuple[str, bool | None]:
+    """(why the measurement's uncertainty leaves the claim undecided, or ''; whether every
+    seed meets the threshold, when the measurement has several seeds' values and they agree).
+
+    Seeds: a claim judged on several seeds holds when it holds on every seed and fails when
+    it fails on every seed; when they split, a median alone would decide it by which seeds
+    happened to be drawn, and a rerun on other seeds could turn it. Fit: the verdict stands
+    when the whole 95% interval is on one side of the threshold (for `between`: inside the
+    band, or clear of it).
+    """
+    agreed: bool | None = None
+    if m.per_seed and len(m.per_seed) > 1:
+        meets = {s: bool(OPS[op](v, threshold)) for s, v in m.per_seed.items()}
+        if len(set(meets.values())) > 1:
+            shown = ", ".join(f"seed {s}: {v:.4g}" for s, v in sorted(m.per_seed.items()))
+            n_ok = sum(meets.values())
+            return f"seeds disagree: {n_ok} of {len(meets)} meet {op} {threshold} ({shown})", None
+        agreed = next(iter(meets.values()))
+    if m.interval is not None:
+        lo, hi = sorted(m.interval)
+        if op == "between":
+            decided = (
+                threshold[0] <= lo <= hi <= threshold[1] or hi < threshold[0] or lo > threshold[1]
+            )
+        else:
+            decided = OPS[op](lo, threshold) == OPS[op](hi, threshold)
+        if not decided:
+            return f"the fit's 95% interval {lo:.4g}–{hi:.4g} straddles {op} {threshold}", agreed
+    return "", agreed
 
 
 # Summary columns that identify a run rather than measure it.

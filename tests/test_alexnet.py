@@ -451,6 +451,8 @@ def test_dropout_must_shrink_the_gap_and_lower_test_error() -> None:
     m = measures.dropout_effect(rows, "dropout", 0.0, 0.5)
     # The gap shrinks (median +0.04) but test error rises by 0.01: the smaller is the value.
     assert m.value == pytest.approx(-0.01) and m.seeds == [0, 1]
+    # each seed's own smaller effect, for the engine's every-seed rule
+    assert m.per_seed == {0: pytest.approx(-0.01), 1: pytest.approx(-0.01)}
 
 
 def test_paired_difference_pairs_by_seed() -> None:
@@ -463,6 +465,18 @@ def test_paired_difference_pairs_by_seed() -> None:
     )
     m = measures.paired_difference(rows, "gap", "dropout", 0.0, 0.5)
     assert m.value == pytest.approx(0.04) and m.seeds == [0, 1]  # seed 2 has no pair
+    assert m.per_seed == {0: pytest.approx(0.06), 1: pytest.approx(0.02)}
+
+
+def test_activation_speedup_gives_each_seeds_ratio_at_the_two_best_rates() -> None:
+    seeds = [
+        fig1_rows({0.01: 4.0, 0.1: 2.0}, {0.01: tanh, 0.1: math.nan}).assign(seed=s)
+        for s, tanh in enumerate([9.0, 10.0, math.nan])
+    ]
+    m = measures.activation_speedup(pd.concat(seeds, ignore_index=True))
+    assert m.value == pytest.approx(10.0 / 2.0)  # tanh's median at 0.01 over ReLU's at 0.1
+    # seed 2's tanh never reached the threshold: its ratio exceeds any bound
+    assert m.per_seed == {0: pytest.approx(4.5), 1: pytest.approx(5.0), 2: math.inf}
 
 
 def test_reproduction_file_and_task_agree() -> None:

@@ -1,5 +1,6 @@
 """The claims engine: every verdict is reachable, and only the declared threshold decides."""
 
+import json
 import math
 
 import pandas as pd
@@ -41,28 +42,74 @@ def claim(**kw):
     return {**base, **kw}
 
 
-def test_reproduced_when_the_median_meets_the_threshold():
-    row = judge(claim(), summary(), METRICS, MEASURES)
+def test_reproduced_when_every_seed_meets_the_threshold():
+    row = judge(claim(), summary(values=(4.0, 5.0, 4.5)), METRICS, MEASURES)
     assert row["verdict"] == "reproduced"
-    assert row["measured"] == 4.0
+    assert row["measured"] == 4.5  # the median
     assert row["n_seeds"] == 3
 
 
-def test_not_reproduced_carries_the_measured_value():
-    row = judge(claim(threshold=4.5), summary(), METRICS, MEASURES)
+def test_not_reproduced_when_no_seed_meets_it_and_it_carries_the_measured_value():
+    row = judge(claim(threshold=5.5), summary(), METRICS, MEASURES)
     assert row["verdict"] == "not reproduced"
     assert row["measured"] == 4.0
 
 
+def test_seeds_on_both_sides_of_the_threshold_leave_the_claim_inconclusive():
+    # seeds 3, 5, 4 against >= 4: the median (4) meets it, seed 0 does not
+    row = judge(claim(), summary(), METRICS, MEASURES)
+    assert (row["verdict"], row["measured"]) == ("inconclusive", 4.0)
+    assert "seeds disagree: 2 of 3 meet >= 4" in row["reason"]
+    assert "seed 0: 3" in row["reason"]
+    # and the other way round: the median misses, one seed meets it
+    row = judge(claim(threshold=4.5), summary(), METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+    assert "1 of 3 meet" in row["reason"]
+
+
 def test_between_checks_both_ends():
-    assert (
-        judge(claim(op="between", threshold=[3.5, 4.5]), summary(), METRICS, MEASURES)["verdict"]
-        == "reproduced"
-    )
-    assert (
-        judge(claim(op="between", threshold=[4.5, 9]), summary(), METRICS, MEASURES)["verdict"]
-        == "not reproduced"
-    )
+    close = summary(values=(4.0, 4.2, 4.4))
+    ok = judge(claim(op="between", threshold=[3.5, 4.5]), close, METRICS, MEASURES)
+    assert ok["verdict"] == "reproduced"
+    off = judge(claim(op="between", threshold=[4.5, 9]), close, METRICS, MEASURES)
+    assert off["verdict"] == "not reproduced"
+
+
+def test_between_judges_every_seed_not_their_median():
+    # two seeds either side of the band: their median (5) is in it, neither seed is
+    two = summary(statuses=("completed",) * 2, values=(0.0, 10.0))
+    row = judge(claim(op="between", threshold=[4, 6]), two, METRICS, MEASURES)
+    assert (row["verdict"], row["measured"]) == ("not reproduced", 5.0)
+    three = summary(values=(0.0, 5.0, 10.0))
+    row = judge(claim(op="between", threshold=[4, 6]), three, METRICS, MEASURES)
+    assert row["verdict"] == "inconclusive"
+
+
+def test_the_seed_values_judged_are_in_the_row_details():
+    row = judge(claim(), summary(), METRICS, MEASURES)
+    assert json.loads(row["details_json"])["per_seed"] == {"0": 3.0, "1": 5.0, "2": 4.0}
+
+
+def fit(value, interval):
+    return {"fit": lambda rows: Measurement(value, interval=interval)}
+
+
+def test_a_fit_is_decided_only_when_its_whole_interval_is_on_one_side_of_the_threshold():
+    c = claim(measure="fit")
+    assert judge(c, summary(), METRICS, fit(5.0, (4.2, 5.8)))["verdict"] == "reproduced"
+    assert judge(c, summary(), METRICS, fit(3.0, (2.0, 3.9)))["verdict"] == "not reproduced"
+    row = judge(c, summary(), METRICS, fit(5.0, (3.5, 6.5)))
+    assert row["verdict"] == "inconclusive"
+    assert "95% interval 3.5–6.5 straddles >= 4" in row["reason"]
+    assert json.loads(row["details_json"])["interval_95"] == [3.5, 6.5]
+
+
+def test_a_fit_judged_against_a_band_must_lie_inside_it_or_clear_of_it():
+    c = claim(measure="fit", op="between", threshold=[0.35, 0.65])
+    assert judge(c, summary(), METRICS, fit(0.5, (0.4, 0.6)))["verdict"] == "reproduced"
+    assert judge(c, summary(), METRICS, fit(0.8, (0.7, 0.9)))["verdict"] == "not reproduced"
+    assert judge(c, summary(), METRICS, fit(0.6, (0.5, 0.7)))["verdict"] == "inconclusive"
+    assert judge(c, summary(), METRICS, fit(0.5, (0.1, 0.9)))["verdict"] == "inconclusive"
 
 
 def test_a_diverged_run_makes_the_claim_inconclusive():
@@ -99,12 +146,12 @@ def test_diverged_never_reached_passes_the_run_to_the_measure_as_never_reaching(
 def test_diverged_exclude_judges_the_other_runs():
     row = judge(
         claim(diverged="exclude", min_seeds=2),
-        summary(statuses=("completed", "diverged", "completed")),
+        summary(statuses=("completed", "diverged", "completed"), values=(3.0, 9.0, 3.5)),
         METRICS,
         MEASURES,
     )
-    # judged on seeds 0 and 2 alone: median(3, 4) = 3.5 < 4
-    assert (row["verdict"], row["measured"], row["seeds"]) == ("not reproduced", 3.5, "[0, 2]")
+    # judged on seeds 0 and 2 alone (the diverged 9.0 would have met it): both < 4
+    assert (row["verdict"], row["measured"], row["seeds"]) == ("not reproduced", 3.25, "[0, 2]")
 
 
 def test_a_measure_gets_the_metrics_table_only_when_it_asks_for_it():

@@ -212,7 +212,7 @@ def test_grokking_delay_counts_a_run_that_never_generalized_as_no_grokking():
         ]
     )
     m = measures.grokking_delay(rows, "steps_val_95", "steps_train_99")
-    assert m.details["per_seed"] == {0: 15.0, 1: 0.0} and m.value == 7.5
+    assert m.per_seed == {0: 15.0, 1: 0.0} and m.value == 7.5
     assert m.details["never_generalized"] == ["l1-s1"]
 
 

@@ -136,6 +136,34 @@ def test_allocation_balance_is_one_minus_twice_a():
     assert m.value == pytest.approx(abs(1 - 2 * 0.7), abs=1e-6)
 
 
+def test_the_isoflop_exponent_carries_its_t_interval_and_the_balance_follows_it():
+    # optima off the line N_opt = C^0.5 by x1.3, /1.3, x1.3: a = 0.5 with scatter
+    rows = []
+    for i, (C, jitter) in enumerate(zip([1e10, 1e11, 1e12], [1.3, 1 / 1.3, 1.3], strict=True)):
+        opt = jitter * math.sqrt(C / 120)
+        N = opt * np.geomspace(0.1, 10, 5)
+        rows.append(_summary(N, 2.0 + 0.1 * np.log10(N / opt) ** 2, [C] * 5, f"iso{i}"))
+    rows = pd.concat(rows, ignore_index=True)
+    m = measures.isoflop_exponent(rows, n="N")
+    lo, hi = m.interval
+    # 3 budgets leave 1 degree of freedom: t(0.975, 1) = 12.71 standard errors either side
+    assert hi - m.value == pytest.approx(12.706 * m.details["a_se"], rel=1e-3)
+    assert lo < 0.5 < hi
+    balance = measures.allocation_balance(rows, n="N")
+    # a's interval spans 0.5, where |1 - 2a| is 0: the balance's interval starts at 0
+    assert balance.interval == (0.0, pytest.approx(max(abs(1 - 2 * lo), abs(1 - 2 * hi))))
+
+
+def test_the_power_law_exponent_carries_the_fits_95_percent_interval():
+    N = np.geomspace(3e3, 3e5, 6)
+    rows = _summary(
+        N, 9.0 * N**-0.3 * np.array([1.02, 0.98, 1.01, 0.99, 1.02, 0.98]), [1.0] * 6, "ln"
+    )
+    m = measures.power_law_exponent(rows, x="N", y="loss")
+    assert m.interval == (m.details["pure"]["alpha_ci_low"], m.details["pure"]["alpha_ci_high"])
+    assert m.interval[0] < m.value < m.interval[1]
+
+
 def test_optimum_at_the_edge_is_inconclusive():
     N = np.geomspace(1e3, 1e5, 5)
     rows = pd.concat(

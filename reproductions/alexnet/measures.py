@@ -159,7 +159,26 @@ def activation_speedup(
         f"tanh {tanh:g} / ReLU {relu:g} epochs = {ratio:.3g} (best rates "
         f"{best['tanh'][0]:g}, {best['relu'][0]:g}){note}",
         details,
+        per_seed=_ratio_per_seed(rows, best["tanh"][0], best["relu"][0]),
     )
+
+
+def _ratio_per_seed(rows: pd.DataFrame, lr_tanh: float, lr_relu: float) -> dict[int, float] | None:
+    """Each seed's tanh / ReLU epochs at the two best rates (a tanh seed that never reached the
+    threshold: +inf); None if a ReLU seed never did (no ratio to state)."""
+
+    def epochs(act: str, lr: float) -> dict[int, float]:
+        sub = rows[(rows["activation"] == act) & (rows["lr"] == lr)]
+        return {
+            int(s): float(e) for s, e in zip(sub["seed"], sub["epochs_to_threshold"], strict=True)
+        }
+
+    tanh, relu = epochs("tanh", lr_tanh), epochs("relu", lr_relu)
+    if any(not math.isfinite(v) for v in relu.values()):
+        return None
+    return {
+        s: (tanh[s] if math.isfinite(tanh[s]) else math.inf) / relu[s] for s in relu if s in tanh
+    }
 
 
 def baseline_deviation(rows: pd.DataFrame, methods: list[str]) -> Measurement:
@@ -256,7 +275,8 @@ def paired_difference(
         float(np.median(list(diffs.values()))),
         sorted(diffs),
         f"{column}: {param}={off} minus {param}={on}, median over seeds",
-        {"per_seed_difference": diffs, f"{param}={off}": per["off"], f"{param}={on}": per["on"]},
+        {f"{param}={off}": per["off"], f"{param}={on}": per["on"]},
+        per_seed=diffs,
     )
 
 
@@ -268,12 +288,15 @@ def dropout_effect(rows: pd.DataFrame, param: str, off: Any, on: Any) -> Measure
     if gap.value is None or err.value is None:
         return gap if gap.value is None else err
     value = min(gap.value, err.value)
+    both = sorted(set(gap.seeds) & set(err.seeds))
+    assert gap.per_seed is not None and err.per_seed is not None  # paired_difference sets them
     return Measurement(
         value,
-        sorted(set(gap.seeds) & set(err.seeds)),
+        both,
         f"gap without - with dropout {gap.value:+.4f}; test error without - with "
         f"{err.value:+.4f} (medians over seeds, paired)",
         {"gap": gap.details, "test_error": err.details},
+        per_seed={s: min(gap.per_seed[s], err.per_seed[s]) for s in both},
     )
 
 

@@ -99,15 +99,18 @@ def norm_fall_vs(
     if not control_fall:
         return Measurement(None, reason=f"no {control} runs")
     other = float(np.median(list(control_fall.values())))
+    assert fall.per_seed is not None  # median_of sets it
     return Measurement(
         fall.value - other,
         reason=f"norm fell {fall.value:.1%} from train-99% to val-99% with {sweep} "
         f"(median); {other:+.1%} fall over steps {start:.0f}-{end:.0f} in {control}",
         details={
-            f"{sweep}_fall_per_seed": fall.details["per_seed"],
+            f"{sweep}_fall_per_seed": fall.per_seed,
             f"{control}_fall_per_seed": control_fall,
             "window_steps": [start, end],
         },
+        # each seed's fall against the control's median (the control runs one seed)
+        per_seed={s: f - other for s, f in fall.per_seed.items()},
     )
 
 
@@ -141,7 +144,8 @@ def grokking_delay(rows: pd.DataFrame, val_column: str, train_column: str) -> Me
     return Measurement(
         value,
         reason=f"{val_column} / {train_column}, median {value:.3g}{note}",
-        details={"per_seed": per_seed, "never_generalized": never},
+        details={"never_generalized": never},
+        per_seed=per_seed,
     )
 
 

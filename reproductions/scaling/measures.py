@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from dlrepro.claims import Measurement
 from dlrepro.fits import PowerLawFit, fit_power_law, is_monotone_decreasing
@@ -63,7 +64,8 @@ def power_law_exponent(rows: pd.DataFrame, x: str, y: str, constant: bool = Fals
         f"α {d['alpha']:.4g} (95% CI {d['alpha_ci_low']:.3g}–{d['alpha_ci_high']:.3g}, "
         f"{'with' if constant else 'without'} a constant); " + m.reason
     )
-    return Measurement(d["alpha"], m.seeds, reason, m.details)
+    interval = (d["alpha_ci_low"], d["alpha_ci_high"])
+    return Measurement(d["alpha"], m.seeds, reason, m.details, interval=interval)
 
 
 def monotone_fraction(rows: pd.DataFrame, x: str, y: str) -> Measurement:
@@ -176,6 +178,7 @@ def isoflop_exponent(rows: pd.DataFrame, n: str = "N_total", also: str = "N") ->
             f"n_opt_{also}": other,
         }
     )
+    interval = _ci95(e.a, e.a_se, e.n)
     return Measurement(
         e.a,
         seeds,
@@ -183,7 +186,17 @@ def isoflop_exponent(rows: pd.DataFrame, n: str = "N_total", also: str = "N") ->
         f"{n}_opt {', '.join(f'{v:.3g}' for v in n_opt)}; the same optima counted as {also}: "
         f"a = {e_other.a:.3f}",
         details,
+        interval=interval,
     )
+
+
+def _ci95(slope: float, se: float, n: int) -> tuple[float, float] | None:
+    """The 95% interval of a line's slope fitted through n points (Student t, n - 2 degrees
+    of freedom); None where it has none (two points: the line passes through both)."""
+    if n <= 2 or not math.isfinite(se):
+        return None
+    half = float(stats.t.ppf(0.975, n - 2)) * se
+    return (slope - half, slope + half)
 
 
 def allocation_balance(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
@@ -198,8 +211,17 @@ def allocation_balance(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
     b = fit_exponent(C, d_opt).a
     value = abs(b - m.value)
     m.details.update({"b": b})
+    interval = None
+    if m.interval is not None:  # |b - a| = |1 - 2a| over a's interval
+        lo, hi = (abs(1 - 2 * a) for a in m.interval)
+        low = 0.0 if m.interval[0] <= 0.5 <= m.interval[1] else min(lo, hi)
+        interval = (low, max(lo, hi))
     return Measurement(
-        value, m.seeds, f"a = {m.value:.3f}, b = {b:.3f}: |b − a| = {value:.3f}", m.details
+        value,
+        m.seeds,
+        f"a = {m.value:.3f}, b = {b:.3f}: |b − a| = {value:.3f}",
+        m.details,
+        interval=interval,
     )
 
 

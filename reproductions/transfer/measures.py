@@ -41,7 +41,7 @@ def _curve_details(table: pd.DataFrame) -> dict:
     return {
         "mean_by_n": {int(n): float(v) for n, v in table.mean(axis=1).items()},
         "sd_by_n": {int(n): float(v) for n, v in table.std(axis=1, ddof=0).items()},
-        "per_seed": {int(s): {int(n): float(v) for n, v in table[s].items()} for s in table},
+        "curve_per_seed": {int(s): {int(n): float(v) for n, v in table[s].items()} for s in table},
     }
 
 
@@ -67,6 +67,7 @@ def deepest_difference(rows: pd.DataFrame, sweep: str) -> Measurement:
         _seeds(table),
         f"{sweep} - baseB at n={top}, mean over seeds",
         {"n": top, **_curve_details(table)},
+        per_seed={int(s): float(v) for s, v in table.loc[top].items()},
     )
 
 
@@ -90,7 +91,8 @@ def mean_difference(rows: pd.DataFrame, sweep: str) -> Measurement:
         float(per_seed.mean()),
         _seeds(table),
         f"mean over n = {list(map(int, table.index))} and seeds",
-        {"mean_per_seed": {int(s): float(v) for s, v in per_seed.items()}, **_curve_details(table)},
+        _curve_details(table),
+        per_seed={int(s): float(v) for s, v in per_seed.items()},
     )
 
 
@@ -146,7 +148,8 @@ def mean_paired(rows: pd.DataFrame, sweep: str, reference: str) -> Measurement:
         float(per_seed.mean()),
         _seeds(diff),
         "",
-        {"mean_per_seed": {int(s): float(v) for s, v in per_seed.items()}, **_curve_details(diff)},
+        _curve_details(diff),
+        per_seed={int(s): float(v) for s, v in per_seed.items()},
     )
 
 
@@ -163,7 +166,8 @@ def _paired_mean(a: pd.Series, b: pd.Series, what: str) -> Measurement:
         float(diff.mean()),
         sorted(int(s) for s in diff.index),
         what,
-        {"per_seed": {int(s): float(v) for s, v in diff.items()}, "sd": float(diff.std(ddof=0))},
+        {"sd": float(diff.std(ddof=0))},
+        per_seed={int(s): float(v) for s, v in diff.items()},
     )
 
 
@@ -198,16 +202,16 @@ def gap_change(rows: pd.DataFrame, method: str, few: int, full_sweep: str) -> Me
     full_gap = _paired_mean(_by_seed(full), baseline(rows), f"{full_sweep} - baseB")
     if full_gap.value is None:
         return Measurement(None, reason=full_gap.reason)
+    assert few_gap.per_seed is not None and full_gap.per_seed is not None  # _paired_mean's
     per_seed = {
-        s: v - full_gap.details["per_seed"][s]
-        for s, v in few_gap.details["per_seed"].items()
-        if s in full_gap.details["per_seed"]
+        s: v - full_gap.per_seed[s] for s, v in few_gap.per_seed.items() if s in full_gap.per_seed
     }
     return Measurement(
         float(np.mean(list(per_seed.values()))) if per_seed else math.nan,
         sorted(per_seed),
         f"gap {few_gap.value:+.2f} at {few} per class vs {full_gap.value:+.2f} with all",
-        {"few_gap": few_gap.details, "full_gap": full_gap.details, "per_seed": per_seed},
+        {"few_gap": few_gap.details, "full_gap": full_gap.details},
+        per_seed=per_seed,
     )
 
 
