@@ -96,7 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "results" / "data" / "fashion_mnist.pt")
     ap.add_argument("--epochs", type=int, default=2, help="passes over the 8,192 images")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     repro = reproduction.load(REPRODUCTIONS / "alexnet")

@@ -34,6 +34,9 @@ from dlrepro import runner  # noqa: E402
 from dlrepro.reproduction import Reproduction, Run  # noqa: E402
 
 MIN_ROUNDS = 5
+# The scripts' default is 7: on this 2-core VM one round's engine/bare ratio spreads 10-25%
+# (two make-bench runs on 2026-11-30), so a median of 5 rounds of a loop whose true ratio is
+# ~1.0 still fell below 0.95 about one run in five; a median of 7 narrows that.
 
 
 def load_average() -> str:
