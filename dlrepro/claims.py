@@ -61,7 +61,6 @@ def median_over_seeds(per_seed: dict[int, float | None], what: str) -> Measureme
     return Measurement(
         float(np.median(list(per_seed.values()))),
         seeds=sorted(per_seed),
-        details={"per_seed": per_seed},
         per_seed=per_seed,  # type: ignore[arg-type]  # no None left: checked above
     )
 

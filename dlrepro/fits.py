@@ -152,7 +152,6 @@ def fit_power_law(x: Any, y: Any, constant: bool = True) -> PowerLawFit:
     s2 = float(np.sum(resid**2)) / dof
     cov = s2 * np.linalg.pinv(X.T @ X)
     alpha_se = math.sqrt(max(cov[1, 1], 0.0))
-    t = stats.t.ppf(0.975, dof)
     E = float(p[2]) if constant else 0.0
     alpha = float(p[1])
     A = float(math.exp(p[0]) * x_ref**alpha)
@@ -165,11 +164,17 @@ def fit_power_law(x: Any, y: Any, constant: bool = True) -> PowerLawFit:
         n=int(x.size),
         with_constant=constant,
         alpha_se=alpha_se,
-        alpha_ci=(alpha - t * alpha_se, alpha + t * alpha_se),
+        alpha_ci=t_interval(alpha, alpha_se, dof),
         x_ref=x_ref,
         cov=cov,
         rmse_log=float(np.sqrt(np.mean((ly - np.log(yhat)) ** 2))),
     )
+
+
+def t_interval(value: float, se: float, dof: int, level: float = 0.95) -> tuple[float, float]:
+    """A fitted parameter's confidence interval: value ± t(level, dof) standard errors."""
+    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
+    return (value - half, value + half)
 
 
 def is_monotone_decreasing(x: Any, y: Any) -> bool:

@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from dlrepro.claims import Measurement
-from dlrepro.fits import PowerLawFit, fit_power_law, is_monotone_decreasing
+from dlrepro.fits import PowerLawFit, fit_power_law, is_monotone_decreasing, t_interval
 from dlrepro.longform import over_seeds
 
 from .fits import fit_exponent, fit_isoflop, fit_parametric
@@ -178,7 +177,8 @@ def isoflop_exponent(rows: pd.DataFrame, n: str = "N_total", also: str = "N") ->
             f"n_opt_{also}": other,
         }
     )
-    interval = _ci95(e.a, e.a_se, e.n)
+    # the slope's interval through n vertices (n - 2 degrees of freedom); none through two
+    interval = t_interval(e.a, e.a_se, e.n - 2) if e.n > 2 and math.isfinite(e.a_se) else None
     return Measurement(
         e.a,
         seeds,
@@ -188,15 +188,6 @@ def isoflop_exponent(rows: pd.DataFrame, n: str = "N_total", also: str = "N") ->
         details,
         interval=interval,
     )
-
-
-def _ci95(slope: float, se: float, n: int) -> tuple[float, float] | None:
-    """The 95% interval of a line's slope fitted through n points (Student t, n - 2 degrees
-    of freedom); None where it has none (two points: the line passes through both)."""
-    if n <= 2 or not math.isfinite(se):
-        return None
-    half = float(stats.t.ppf(0.975, n - 2)) * se
-    return (slope - half, slope + half)
 
 
 def allocation_balance(rows: pd.DataFrame, n: str = "N_total") -> Measurement:
