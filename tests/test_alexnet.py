@@ -45,6 +45,42 @@ def test_activation_is_the_only_difference() -> None:
         assert a.shape == b.shape
 
 
+def _activation_before_max_pool(features: torch.nn.Sequential) -> torch.nn.Sequential:
+    """The textbook order conv -> activation -> pool, from a net that pools first."""
+    layers = list(features)
+    for i in range(len(layers) - 1):
+        if isinstance(layers[i], torch.nn.MaxPool2d | torch.nn.MaxPool1d) and isinstance(
+            layers[i + 1], torch.nn.ReLU | torch.nn.Tanh
+        ):
+            layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("kind", ["cnn", "cnn_deep_lrn", "convnet18", "convnet18_1d"])
+def test_pooling_before_relu_gives_the_textbook_nets_outputs_and_gradients_bit_for_bit(
+    kind: str,
+) -> None:
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    if kind.startswith("convnet18"):
+        dims = 1 if kind.endswith("1d") else 2
+        if dims == 1:
+            x = x.reshape(16, 1, 1, -1)[..., :40]  # MNIST-1D's 40-point sequences
+        build = lambda: convnet18.build(1, x.shape[-1], 10, "relu", dims, 1.0, seed=3)  # noqa: E731
+    else:
+        cfg = CNNConfig(width=4, fc_widths=(8,), conv_layers=5 if kind != "cnn" else 3)
+        cfg = CNNConfig(**{**cfg.__dict__, "lrn": kind == "cnn_deep_lrn"})
+        build = lambda: build_cnn(cfg, seed=3)  # noqa: E731
+    fast, textbook = build(), build()
+    textbook.features = _activation_before_max_pool(textbook.features)
+    assert [type(m) for m in fast.features] != [type(m) for m in textbook.features]
+    y = torch.arange(16) % 10
+    for net in (fast, textbook):
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+    assert torch.equal(fast(x), textbook(x))
+    for a, b in zip(fast.parameters(), textbook.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+
+
 def test_dropout_only_in_fc_and_lrn_after_first_two_convs() -> None:
     model = AlexNetStyleCNN(
         CNNConfig(width=4, conv_layers=4, fc_widths=(8, 8), dropout=0.5, lrn=True)

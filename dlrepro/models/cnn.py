@@ -10,13 +10,20 @@ argument, so that two runs of a claim differ in exactly one of them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
+# ReLU in place: its input (a convolution's, pool's or linear layer's output) is not needed by
+# that layer's backward, and on this 2-core VM writing a fresh copy of a large activation
+# costs as much as the ReLU itself.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": lambda: nn.ReLU(inplace=True),
+    "tanh": nn.Tanh,
+}
 INITS = ("torch", "alexnet")
 # AlexNet §3.3: k=2, n=5, alpha=1e-4, beta=0.75 with the sum of squares *not* divided by n;
 # torch's LocalResponseNorm divides alpha by n, so the paper's alpha becomes alpha * n here.
@@ -79,15 +86,25 @@ class AlexNetStyleCNN(nn.Module):
         channels, size, conv_index = cfg.in_channels, cfg.image_size, 0
         for stage, n in enumerate(cfg.stage_sizes()):
             out = cfg.width * (2 if stage == 2 else 1)
-            for _ in range(n):
+            for i in range(n):
                 layers += [nn.Conv2d(channels, out, cfg.kernel_size, padding=cfg.kernel_size // 2)]
-                layers += [act()]
-                if cfg.lrn and conv_index < 2:
+                lrn = cfg.lrn and conv_index < 2
+                if i < n - 1 or lrn:
+                    layers += [act()]
+                if lrn:
                     layers += [nn.LocalResponseNorm(**LRN_PAPER)]
                 channels, conv_index = out, conv_index + 1
             if n:
                 # Overlapping pooling (AlexNet §3.4): window 3, stride 2.
                 layers += [nn.MaxPool2d(3, stride=2, padding=1)]
+                if not lrn:
+                    # The stage's last activation comes after the pool, where it touches a
+                    # quarter of the values: max pooling commutes with a monotone activation,
+                    # so the outputs are the same bit for bit, and so are ReLU's gradients
+                    # (a window of ReLU zeros passes no gradient either way). For tanh a
+                    # gradient can go to another position only where rounding makes two
+                    # tanh values of a window equal. alexnet cpu `cnn` step: 38 -> 30 ms.
+                    layers += [act()]
                 size = math.floor((size + 2 - 3) / 2) + 1
         self.features = nn.Sequential(*layers)
         head: list[nn.Module] = [nn.Flatten()]
