@@ -32,3 +32,32 @@ def test_a_benchmark_runs_to_its_report_on_the_reproduction_as_it_is(script, arg
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out, out[-3000:]
     assert proc.returncode in (0, 1) and "engine/bare" in out, out[-3000:]
+
+
+def _judge(bare: list[float], engine: list[float]) -> tuple[float, list[str], str]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    import io
+    from contextlib import redirect_stdout
+
+    from common import Report, Series, engine_speed
+
+    report, out = Report("test"), io.StringIO()
+    times = {"bare": Series(bare), "engine": Series(engine)}
+    with redirect_stdout(out):
+        speed = engine_speed(report, "", times, Series([100.0] * len(bare)))
+    return speed, report.misses, out.getvalue()
+
+
+def test_engine_speed_is_judged_on_each_loops_fastest_round_so_a_disturbed_round_does_not_decide():
+    # Two disturbed rounds (one on each side) move the round-by-round median to 0.943 while the
+    # undisturbed rounds show the engine as fast as the bare loop.
+    bare = [1.00, 1.00, 1.00, 1.30, 1.00]
+    engine = [1.00, 1.06, 1.07, 1.00, 1.08]
+    speed, misses, out = _judge(bare, engine)
+    assert speed == 1.0 and misses == []
+    assert "round by round 0.943" in out  # the median of the rounds' own ratios, still printed
+
+
+def test_engine_speed_misses_when_the_engines_fastest_round_is_slower_than_the_target():
+    speed, misses, _ = _judge([1.0, 1.1, 1.0, 1.2, 1.0], [1.10, 1.12, 1.11, 1.2, 1.15])
+    assert round(speed, 3) == 0.909 and len(misses) == 1
