@@ -101,9 +101,11 @@ class AlexNetStyleCNN(nn.Module):
                     # The stage's last activation comes after the pool, where it touches a
                     # quarter of the values: max pooling commutes with a monotone activation,
                     # so the outputs are the same bit for bit, and so are ReLU's gradients
-                    # (a window of ReLU zeros passes no gradient either way). For tanh a
-                    # gradient can go to another position only where rounding makes two
-                    # tanh values of a window equal. alexnet cpu `cnn` step: 38 -> 30 ms.
+                    # (a window of ReLU zeros passes no gradient either way). For tanh the
+                    # outputs are the same too, but near saturation rounding makes tanh values
+                    # of a window tie where their inputs did not, and the gradient then goes
+                    # to another of the tied positions: a different tie-break, so tanh runs
+                    # change as chaotic training amplifies it. alexnet cpu `cnn`: 38 -> 30 ms.
                     layers += [act()]
                 size = math.floor((size + 2 - 3) / 2) + 1
         self.features = nn.Sequential(*layers)
