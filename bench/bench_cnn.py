@@ -9,7 +9,7 @@ subset of Fashion-MNIST, under run_job: train_classifier with its running traini
 logs, progress, checkpoint checks and final evaluation. The bare loop does the same science
 (same subset, normalisation, initialisation, batch order, optimizer, schedule, dropout and
 final evaluation) and nothing else. Rounds alternate; medians are printed with their range.
-Target: engine/bare speed >= 0.95 on the fastest rounds (bench/common.py says why).
+Target: engine/bare speed >= 0.95 (the median of the rounds' ratios; bench/common.py).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ same science, the `power` setting's time to 95% validation accuracy, and a no-op
 1. cpu scale (the one-hidden-layer MLP, full batch, 1 thread as the cpu scale runs it):
    engine/bare speed with bookkeeping only (evaluation at the first and last step), and with
    the cpu scale's evaluation cadence (the bare loop evaluates at the very steps the engine
-   did). Targets: both >= 0.95, on the fastest rounds (bench/common.py).
+   did). Targets: both >= 0.95.
 2. `power` (Power et al.'s setting: a + b mod 97, 50% data, 2-layer d128 transformer with
    LayerNorm, AdamW lr 1e-3 wd 1, batch 512, 2 threads): engine/bare speed on short runs
    (target >= 0.95), then one run per seed until validation accuracy reaches 99%: steps and

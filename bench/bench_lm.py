@@ -7,7 +7,7 @@ For one GPT shape of the scaling reproduction at batch 16 x 128 bytes:
 * seconds for reproductions/scaling's `lm.train` under the engine's run_job (metrics,
   progress, checkpoint checks, record, weights) and for a bare loop doing the same science
   (same corpus, model, initialisation, optimizer groups, data order, schedule, clipping and
-  final evaluation). Target: engine/bare speed >= 0.95 on the fastest rounds.
+  final evaluation). Target: engine/bare speed >= 0.95.
 * achieved FLOP/s, counted as 6N (Kaplan), with the attention term, and with the output
   layer too, as a fraction of this machine's fp32 matmul FLOP/s measured in the same rounds;
 * the bare step's time by kind of operation (torch.profiler, self time): what the matmul

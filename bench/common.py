@@ -4,11 +4,9 @@ machine's matmul ceiling beside every figure, targets that fail, and the engine'
 A benchmark compares the engine's training loop with a bare torch loop doing the same
 science (same model, optimizer, batches and evaluations; none of the engine's bookkeeping).
 Both run in one process, one after the other, in rounds that alternate which goes first, so
-that drift in the machine's load touches both. An engine/bare speed is judged on each loop's
-fastest round (engine_speed): on a shared VM a disturbance only ever slows a round, so the
-fastest is the best estimate of what a loop costs undisturbed, which is why timeit reports
-the minimum; the median of the rounds' own ratios is printed beside it with its range. Each
-figure carries the fp32 matmul GFLOP/s
+that drift in the machine's load touches both. An engine/bare speed is judged on the median
+of the rounds' own ratios, printed with its range (engine_speed); the ratio of each loop's
+fastest round is printed beside it for information. Each figure carries the fp32 matmul GFLOP/s
 measured in the same rounds: the machine's ceiling at that moment (a low or spread ceiling
 means the machine was busy and the figure is suspect). A missed target makes the script exit
 with status 1, after everything was printed.
@@ -102,22 +100,25 @@ def paired_ratio(top: Series, bottom: Series) -> Series:
 def engine_speed(
     report: Report, label: str, times: dict[str, Series], ceiling: Series, note: str = ""
 ) -> float:
-    """Print and judge (>= 0.95) the engine's speed relative to the bare loop, from the seconds
-    of interleaved rounds: fastest bare round / fastest engine round. Why the fastest: see the
-    module doc. On 2026-11-30 the median of round ratios missed 0.95 in one run of two while
-    the engine's median round was the faster (cpu-scale evaluation: bare 27.6, engine 24.9
-    ms/step; ratio 0.940, its rounds 0.88-1.22)."""
+    """Print and judge (>= 0.95) the engine's speed relative to the bare loop from the seconds
+    of interleaved rounds: the median of the rounds' own bare/engine ratios.
+
+    The ratio of each loop's fastest round is printed too, not judged. It was judged for one
+    day (2026-11-30), on the reasoning that a disturbance only slows a round; over four
+    make-bench runs that day (20 judged ratios) it missed 0.95 four times against the median's
+    two, on the same rounds: this VM also has fast spells, and one fast bare round decides a
+    minimum."""
     bare, engine = times["bare"], times["engine"]
-    best = min(bare.values) / min(engine.values)
     rounds = paired_ratio(bare, engine)
+    fastest = min(bare.values) / min(engine.values)
     extra = f"; {note}" if note else ""
     report.figure(
         f"{label}engine/bare speed",
-        f"{best:.3f} fastest rounds; round by round {rounds.median:.3f} ({rounds.spread()}){extra}",
+        f"{rounds.median:.3f} ({rounds.spread()}); fastest rounds {fastest:.3f}{extra}",
         ceiling,
     )
-    report.target(f"{label}engine/bare (fastest rounds)", best, ">=", 0.95)
-    return best
+    report.target(f"{label}engine/bare", rounds.median, ">=", 0.95)
+    return rounds.median
 
 
 @dataclass

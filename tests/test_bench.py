@@ -48,16 +48,16 @@ def _judge(bare: list[float], engine: list[float]) -> tuple[float, list[str], st
     return speed, report.misses, out.getvalue()
 
 
-def test_engine_speed_is_judged_on_each_loops_fastest_round_so_a_disturbed_round_does_not_decide():
-    # Two disturbed rounds (one on each side) move the round-by-round median to 0.943 while the
-    # undisturbed rounds show the engine as fast as the bare loop.
-    bare = [1.00, 1.00, 1.00, 1.30, 1.00]
-    engine = [1.00, 1.06, 1.07, 1.00, 1.08]
+def test_engine_speed_is_the_median_of_round_ratios_so_one_disturbed_round_does_not_decide():
+    # One round with a disturbed engine (ratio 0.67) and one with a fast bare loop (0.77):
+    # the median is still 1.0; the fastest-rounds ratio (0.77) is printed, not judged.
+    bare = [1.00, 1.00, 0.77, 1.00, 1.00]
+    engine = [1.00, 1.50, 1.00, 1.00, 1.00]
     speed, misses, out = _judge(bare, engine)
     assert speed == 1.0 and misses == []
-    assert "round by round 0.943" in out  # the median of the rounds' own ratios, still printed
+    assert "fastest rounds 0.770" in out
 
 
-def test_engine_speed_misses_when_the_engines_fastest_round_is_slower_than_the_target():
+def test_engine_speed_misses_when_the_engine_is_slower_in_most_rounds():
     speed, misses, _ = _judge([1.0, 1.1, 1.0, 1.2, 1.0], [1.10, 1.12, 1.11, 1.2, 1.15])
     assert round(speed, 3) == 0.909 and len(misses) == 1
