@@ -67,8 +67,8 @@ def test_pooling_before_relu_gives_the_textbook_nets_outputs_and_gradients_bit_f
             x = x.reshape(16, 1, 1, -1)[..., :40]  # MNIST-1D's 40-point sequences
         build = lambda: convnet18.build(1, x.shape[-1], 10, "relu", dims, 1.0, seed=3)  # noqa: E731
     else:
-        cfg = CNNConfig(width=4, fc_widths=(8,), conv_layers=5 if kind != "cnn" else 3)
-        cfg = CNNConfig(**{**cfg.__dict__, "lrn": kind == "cnn_deep_lrn"})
+        deep_lrn = kind == "cnn_deep_lrn"
+        cfg = CNNConfig(width=4, fc_widths=(8,), conv_layers=5 if deep_lrn else 3, lrn=deep_lrn)
         build = lambda: build_cnn(cfg, seed=3)  # noqa: E731
     fast, textbook = build(), build()
     textbook.features = _activation_before_max_pool(textbook.features)

@@ -1,13 +1,17 @@
 """The benchmarks stay runnable: `make bench` is not part of the test suite (it times things),
 so a change to a reproduction that a benchmark reads must still let it run to its report."""
 
+import io
 import subprocess
 import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import Report, Series, engine_speed  # noqa: E402  (bench/ is not a package)
 
 
 @pytest.mark.parametrize(
@@ -35,12 +39,6 @@ def test_a_benchmark_runs_to_its_report_on_the_reproduction_as_it_is(script, arg
 
 
 def _judge(bare: list[float], engine: list[float]) -> tuple[float, list[str], str]:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import io
-    from contextlib import redirect_stdout
-
-    from common import Report, Series, engine_speed
-
     report, out = Report("test"), io.StringIO()
     times = {"bare": Series(bare), "engine": Series(engine)}
     with redirect_stdout(out):

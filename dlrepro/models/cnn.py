@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 # ReLU in place: its input (a convolution's, pool's or linear layer's output) is not needed by
-# that layer's backward, and on this 2-core VM writing a fresh copy of a large activation
-# costs as much as the ReLU itself.
+# that layer's backward, and on a CPU writing a fresh copy of a large activation costs about as
+# much as the ReLU itself. Shared with reproductions/alexnet/convnet18.py.
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": lambda: nn.ReLU(inplace=True),
     "tanh": nn.Tanh,
@@ -88,7 +88,7 @@ class AlexNetStyleCNN(nn.Module):
             out = cfg.width * (2 if stage == 2 else 1)
             for i in range(n):
                 layers += [nn.Conv2d(channels, out, cfg.kernel_size, padding=cfg.kernel_size // 2)]
-                lrn = cfg.lrn and conv_index < 2
+                lrn = cfg.lrn and conv_index < 2  # after the loop: the stage's last conv's
                 if i < n - 1 or lrn:
                     layers += [act()]
                 if lrn:

@@ -28,16 +28,12 @@ stds are exactly the file's. `input_scale` multiplies the (standardised) inputs:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
-# ReLU in place: the layer before it does not need its own output for its backward.
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": lambda: nn.ReLU(inplace=True),
-    "tanh": nn.Tanh,
-}
+from dlrepro.models.cnn import ACTIVATIONS  # the engine CNN's: ReLU in place, or tanh
+
 # cuda-convnet's stds times the square root of each layer's fan-in on CIFAR-10 (32×32×3).
 GAINS = (1e-4 * math.sqrt(5 * 5 * 3), 0.01 * math.sqrt(5 * 5 * 32), 0.01 * math.sqrt(5 * 5 * 32))
 FC_GAIN = 0.01 * math.sqrt(64 * 4 * 4)
