@@ -15,7 +15,7 @@ import torch
 
 from dlrepro import reproduction, runner, trainer
 from dlrepro.data import images, load_prepared
-from dlrepro.models.cnn import AlexNetStyleCNN, CNNConfig, build_cnn
+from dlrepro.models.cnn import LRN_PAPER, AlexNetStyleCNN, CNNConfig, LocalResponseNorm, build_cnn
 from dlrepro.paths import REPRODUCTIONS
 
 REPRO = reproduction.load(REPRODUCTIONS / "alexnet")
@@ -81,13 +81,40 @@ def test_pooling_before_relu_gives_the_textbook_nets_outputs_and_gradients_bit_f
         assert torch.equal(a.grad, b.grad)
 
 
+@pytest.mark.parametrize(
+    "shape,channels_last,args",
+    [
+        ((6, 32, 7, 7), True, LRN_PAPER),
+        ((6, 32, 7, 7), False, LRN_PAPER),
+        ((3, 6, 9), False, LRN_PAPER),  # 1-D maps
+        ((2, 9, 3, 3), False, {"size": 4, "alpha": 0.01, "beta": 0.6, "k": 1.5}),  # even window
+        ((2, 3, 3, 3), False, {"size": 7, "alpha": 0.01, "beta": 1.0, "k": 1.0}),  # window > C
+    ],
+)
+def test_local_response_norm_computes_torchs_outputs_and_gradients(
+    shape: tuple[int, ...], channels_last: bool, args: dict
+) -> None:
+    x = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    g = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    ours, theirs = LocalResponseNorm(**args)(x), torch.nn.LocalResponseNorm(**args)(x)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(
+        torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(theirs, x, g)[0]
+    )
+    if channels_last:  # the next convolution gets the layout the trainer chose
+        assert ours.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_dropout_only_in_fc_and_lrn_after_first_two_convs() -> None:
     model = AlexNetStyleCNN(
         CNNConfig(width=4, conv_layers=4, fc_widths=(8, 8), dropout=0.5, lrn=True)
     )
     assert sum(isinstance(m, torch.nn.Dropout) for m in model.classifier) == 2
     assert not any(isinstance(m, torch.nn.Dropout) for m in model.features)
-    assert sum(isinstance(m, torch.nn.LocalResponseNorm) for m in model.features) == 2
+    assert sum(isinstance(m, LocalResponseNorm) for m in model.features) == 2
 
 
 def test_alexnet_init_and_seeding() -> None:
