@@ -27,6 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    DEFAULT_ROUNDS,
     ROOT,
     Report,
     Series,
@@ -96,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "results" / "data" / "fashion_mnist.pt")
     ap.add_argument("--epochs", type=int, default=2, help="passes over the 8,192 images")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     repro = reproduction.load(REPRODUCTIONS / "alexnet")

@@ -1,7 +1,7 @@
 """Benchmark: the grokking training loop under the engine against a bare torch loop doing the
 same science, the `power` setting's time to 95% validation accuracy, and a no-op rerun.
 
-    python bench/bench_grokking.py [--rounds 7] [--seeds 0 1 2] [--skip-power] [--skip-rerun]
+    python bench/bench_grokking.py [--rounds 11] [--seeds 0 1 2] [--skip-power] [--skip-rerun]
 
 1. cpu scale (the one-hidden-layer MLP, full batch, 1 thread as the cpu scale runs it):
    engine/bare speed with bookkeeping only (evaluation at the first and last step), and with
@@ -32,6 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    DEFAULT_ROUNDS,
     ROOT,
     Report,
     Series,
@@ -197,7 +198,7 @@ def noop_rerun_seconds() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     ap.add_argument("--steps", type=int, default=300, help="steps per cpu-scale round")
     ap.add_argument("--power-steps", type=int, default=250, help="steps per power round")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

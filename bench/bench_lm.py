@@ -1,7 +1,7 @@
 """Language-model training speed: the engine's loop against a bare torch loop, the FLOP/s it
 reaches, and where the step's time goes.
 
-    .venv/bin/python bench/bench_lm.py [--model 2x64] [--steps 80] [--threads 1] [--rounds 7]
+    .venv/bin/python bench/bench_lm.py [--model 2x64] [--steps 80] [--threads 1] [--rounds 11]
 
 For one GPT shape of the scaling reproduction at batch 16 x 128 bytes:
 * seconds for reproductions/scaling's `lm.train` under the engine's run_job (metrics,
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    DEFAULT_ROUNDS,
     Report,
     Series,
     bare_process_state,
@@ -145,7 +146,7 @@ def main() -> None:
     ap.add_argument("--model", default="2x64")
     ap.add_argument("--steps", type=int, default=80)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     ap.add_argument("--corpus", type=Path, default=None, help="a prepared corpus.pt")
     args = ap.parse_args()
     repro = reproduction.load(REPRODUCTIONS / "scaling")
