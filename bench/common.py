@@ -37,10 +37,10 @@ from dlrepro.reproduction import Reproduction, Run  # noqa: E402
 MIN_ROUNDS = 5
 # The scripts' default. On this 2-core VM one round's engine/bare ratio spreads 10-33% (the
 # host's speed drifts over seconds; running the two loops at once, one per core, left rounds
-# as far apart as running them one after the other). Over four make-bench runs on 2026-11-30 the median of 7
-# rounds missed 0.95 twice in 20 judged ratios (0.947, 0.938, both the grokking cpu-scale
-# evaluation loop, whose ratio over those runs was 0.94-1.00). The median of 11 has about
-# 0.8x the spread of the median of 7, for ~3.5 more minutes of make bench.
+# as far apart as running them one after the other). Over four make-bench runs on 2026-11-30
+# the median of 7 rounds missed 0.95 twice in 20 judged ratios (0.947, 0.938, both the
+# grokking cpu-scale evaluation loop, whose ratio over those runs was 0.94-1.00). The median
+# of 11 has about 0.8x the spread of the median of 7, for ~3.5 more minutes of make bench.
 DEFAULT_ROUNDS = 11
 
 

@@ -87,12 +87,13 @@ def test_pooling_before_relu_gives_the_textbook_nets_outputs_and_gradients_bit_f
         ((6, 32, 7, 7), True, LRN_PAPER),
         ((6, 32, 7, 7), False, LRN_PAPER),
         ((3, 6, 9), False, LRN_PAPER),  # 1-D maps
+        ((2, 6, 3, 4, 5), False, LRN_PAPER),  # 3-D maps
         ((2, 9, 3, 3), False, {"size": 4, "alpha": 0.01, "beta": 0.6, "k": 1.5}),  # even window
         ((2, 3, 3, 3), False, {"size": 7, "alpha": 0.01, "beta": 1.0, "k": 1.0}),  # window > C
     ],
 )
 def test_local_response_norm_computes_torchs_outputs_and_gradients(
-    shape: tuple[int, ...], channels_last: bool, args: dict
+    shape: tuple[int, ...], channels_last: bool, args: dict[str, float]
 ) -> None:
     x = 3 * torch.randn(shape, generator=torch.Generator().manual_seed(0))
     if channels_last:
@@ -104,8 +105,14 @@ def test_local_response_norm_computes_torchs_outputs_and_gradients(
     torch.testing.assert_close(
         torch.autograd.grad(ours, x, g)[0], torch.autograd.grad(theirs, x, g)[0]
     )
-    if channels_last:  # the next convolution gets the layout the trainer chose
-        assert ours.is_contiguous(memory_format=torch.channels_last)
+    # the next convolution gets the layout the trainer chose (channels-last on a CPU)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert ours.is_contiguous(memory_format=layout)
+
+
+def test_local_response_norm_refuses_input_without_a_channel_and_a_map_axis() -> None:
+    with pytest.raises(ValueError, match="LocalResponseNorm wants"):
+        LocalResponseNorm(**LRN_PAPER)(torch.ones(4, 8))
 
 
 def test_dropout_only_in_fc_and_lrn_after_first_two_convs() -> None:

@@ -17,15 +17,15 @@ from common import Report, Series, engine_speed  # noqa: E402  (bench/ is not a 
 @pytest.mark.parametrize(
     "script,args",
     [
-        ("bench_grokking.py", ["--steps", "2", "--skip-power", "--skip-rerun"]),
-        ("bench_lm.py", ["--steps", "2", "--model", "2x8"]),
+        ("bench_grokking.py", ["--steps", "2", "--rounds", "5", "--skip-power", "--skip-rerun"]),
+        ("bench_lm.py", ["--steps", "2", "--rounds", "5", "--model", "2x8"]),
     ],
 )
 def test_a_benchmark_runs_to_its_report_on_the_reproduction_as_it_is(script, args):
-    # Two steps a round: the ratios mean nothing here, so a missed target (exit 1) is fine;
-    # a run id or setting the reproduction no longer has is a traceback (exit 1, no report),
-    # and a setting that makes the rounds long (bench_lm once ran ~1,000 steps a round
-    # instead of --steps) shows as a timeout.
+    # Two steps a round, the fewest rounds: the ratios mean nothing here, so a missed target
+    # (exit 1) is fine; a run id or setting the reproduction no longer has is a traceback
+    # (exit 1, no report), and a setting that makes the rounds long (bench_lm once ran ~1,000
+    # steps a round instead of --steps) shows as a timeout.
     proc = subprocess.run(
         [sys.executable, f"bench/{script}", *args],
         cwd=ROOT,
