@@ -124,7 +124,7 @@ class AlexNetStyleCNN(nn.Module):
             out = cfg.width * (2 if stage == 2 else 1)
             for i in range(n):
                 layers += [nn.Conv2d(channels, out, cfg.kernel_size, padding=cfg.kernel_size // 2)]
-                lrn = cfg.lrn and conv_index < 2  # after the loop: the stage's last conv's
+                lrn = cfg.lrn and conv_index < 2  # read again after the loop, for the last conv
                 if i < n - 1 or lrn:
                     layers += [act()]
                 if lrn:
