@@ -98,10 +98,12 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_matches(smoke_grokking, tm
     proc = subprocess.Popen(
         cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    # Kill as soon as the first checkpoint is on disk: the whole smoke run takes well under a
+    # second, and a run that finishes removes its checkpoint (a 0.3 s wait here lost that race
+    # on a fast CPU 2 times in 3).
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    time.sleep(0.3)  # let it get a few checkpoints further
+        time.sleep(0.002)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert ckpt.exists(), "no checkpoint was written before the kill"

@@ -13,7 +13,7 @@ on 2 CPU threads: 32 -> 22 ms per step, the Nanda setting 108 -> 55 ms):
   their per-call generality than on the arithmetic. The other blocks mask the later keys; in
   the last block one query sees every key, so there is no mask. (SDPA with is_causal=True in
   the other blocks, as before 2026-11-30: the `power` step 39.3 -> 32.2 ms on 2 threads, median
-  of 7 alternating rounds; SDPA's fused kernel took ~8 of a block's forward and backward there,
+  of 7 alternating rounds; SDPA's fused kernel took ~8 ms of a block's forward and backward there,
   the elementwise form ~3.)
 It is the same model as one built from nn.MultiheadAttention: the same parameters under the
 same names and shapes, initialised by the same random draws in the same order (a seed gives
