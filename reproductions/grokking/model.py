@@ -84,29 +84,35 @@ class CausalSelfAttention(nn.Module):
         nn.init.zeros_(self.out_proj.bias)
 
     def forward(self, a: torch.Tensor) -> torch.Tensor:
-        """(batch, T, d) -> (batch, T, d): every position attends to itself and earlier ones.
-        The scores are formed elementwise, (batch, T, T, heads, d_head) products: cheap for the
-        three positions this model sees, not meant for long sequences."""
+        """(batch, T, d) -> (batch, T, d): every position attends to itself and earlier ones."""
         B, T, d = a.shape
-        H, dh = self.n_heads, d // self.n_heads
-        qkv = F.linear(a, self.in_proj_weight, self.in_proj_bias)
-        q, k, v = qkv.view(B, T, 3, H, dh).unbind(2)  # each (batch, T, heads, d_head)
-        scores = (q.unsqueeze(2) * k.unsqueeze(1)).sum(-1) / math.sqrt(dh)  # (batch, Tq, Tk, heads)
+        q, k, v = F.linear(a, self.in_proj_weight, self.in_proj_bias).view(B, T, 3, -1).unbind(2)
         later = torch.ones(T, T, dtype=torch.bool, device=a.device).triu(1)
-        weights = scores.masked_fill(later[:, :, None], float("-inf")).softmax(dim=2)
-        return self.out_proj((weights.unsqueeze(-1) * v.unsqueeze(1)).sum(2).reshape(B, T, d))
+        return self.out_proj(self._attend(q, k, v, later).reshape(B, T, d))
 
     def last_position(self, a: torch.Tensor) -> torch.Tensor:
         """(batch, T, d) -> (batch, d): the output at the last position only. It attends to
         every position, so no mask is needed; the other queries are not computed."""
         B, T, d = a.shape
-        H, dh = self.n_heads, d // self.n_heads
         w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
         b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
-        q = F.linear(a[:, -1], w_q, b_q).view(B, 1, H, dh)
-        k, v = F.linear(a, w_kv, b_kv).view(B, T, 2, H, dh).unbind(2)
-        weights = ((q * k).sum(-1) / math.sqrt(dh)).softmax(dim=1)  # (batch, T, heads)
-        return self.out_proj((weights.unsqueeze(-1) * v).sum(1).reshape(B, d))
+        q = F.linear(a[:, -1:], w_q, b_q)
+        k, v = F.linear(a, w_kv, b_kv).view(B, T, 2, d).unbind(2)
+        return self.out_proj(self._attend(q, k, v).reshape(B, d))
+
+    def _attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, masked: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Queries (batch, Tq, d) over keys and values (batch, Tk, d), per head, -> (batch, Tq,
+        heads, d_head). The scores are formed elementwise, (batch, Tq, Tk, heads, d_head)
+        products: cheap for the three positions this model sees, not meant for long sequences.
+        `masked` (Tq, Tk) marks the keys a query may not see."""
+        H = self.n_heads
+        q, k, v = (t.unflatten(-1, (H, -1)) for t in (q, k, v))  # (batch, T, heads, d_head)
+        scores = (q.unsqueeze(2) * k.unsqueeze(1)).sum(-1) / math.sqrt(q.shape[-1])
+        if masked is not None:  # scores: (batch, Tq, Tk, heads)
+            scores = scores.masked_fill(masked[:, :, None], float("-inf"))
+        return (scores.softmax(dim=2).unsqueeze(-1) * v.unsqueeze(1)).sum(2)
 
 
 class Block(nn.Module):
