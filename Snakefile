@@ -51,6 +51,18 @@ for _name in REPROS:
         localrule: True
 
 
+# Snakemake's default job rate limit (`--max-jobs-per-timespan 100/1s`) makes every pass of
+# its scheduler start a one-second timer that triggers another pass, and every finished job
+# starts one more such chain, so after N jobs the scheduler re-plans ~N times a second as long
+# as jobs wait for a core (each pass re-reads every waiting job's resources and input sizes).
+# On 2 cores that took up to 20% of one core by the end of the cpu suite (5 CPU-minutes, ~230
+# jobs). A local run has nothing to rate-limit: without the limiter the scheduler plans when a
+# job ends, as it should. Cluster runs keep it (it spares the cluster's queue).
+onstart:
+    if workflow.local_exec and hasattr(workflow.scheduler, "job_rate_limiter"):
+        workflow.scheduler.job_rate_limiter = None
+
+
 # The end of a run: verdict counts per reproduction and the report's path; after a failure, the
 # log to open. (Snakemake skips both for dry runs and when there was nothing to do.)
 onsuccess:
