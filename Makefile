@@ -33,7 +33,7 @@ lint: setup
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint
 
-bench: setup  ## engine vs bare training loops, grokking time to 95%; exits 1 if a target is missed
+bench: setup  ## engine vs bare training loops, grokking time to 95%, the scheduler's CPU share; exits 1 if a target is missed
 	@status=0; for b in bench/bench_*.py; do $(PY) $$b || status=1; done; exit $$status
 
 clean:  ## remove generated results (keeps the venv)

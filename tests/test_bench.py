@@ -2,6 +2,7 @@
 so a change to a reproduction that a benchmark reads must still let it run to its report."""
 
 import io
+import os
 import subprocess
 import sys
 from contextlib import redirect_stdout
@@ -59,3 +60,15 @@ def test_engine_speed_is_the_median_of_round_ratios_so_one_disturbed_round_does_
 def test_engine_speed_misses_when_the_engine_is_slower_in_most_rounds():
     speed, misses, _ = _judge([1.0, 1.1, 1.0, 1.2, 1.0], [1.10, 1.12, 1.11, 1.2, 1.15])
     assert round(speed, 3) == 0.909 and len(misses) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="bench_workflow reads /proc")
+def test_bench_workflow_reads_a_process_cpu_time_and_threads_and_none_once_it_is_gone():
+    import bench_workflow
+
+    proc = subprocess.Popen([sys.executable, "-c", "sum(range(10**7))"])
+    proc.wait()
+    assert bench_workflow.process_seconds(proc.pid) is None  # reaped: no /proc entry
+    cpu, threads = bench_workflow.process_seconds(os.getpid())
+    busy = bench_workflow.busy_seconds()
+    assert 0 < cpu <= busy and threads >= 1
