@@ -55,9 +55,10 @@ for _name in REPROS:
 # its scheduler start a one-second timer that triggers another pass, and every finished job
 # starts one more such chain, so after N jobs the scheduler re-plans ~N times a second as long
 # as jobs wait for a core (each pass re-reads every waiting job's resources and input sizes).
-# On 2 cores that took up to 20% of one core by the end of the cpu suite (5 CPU-minutes, ~230
-# jobs). A local run has nothing to rate-limit: without the limiter the scheduler plans when a
-# job ends, as it should. Cluster runs keep it (it spares the cluster's queue).
+# In the cpu suite on 2 cores that took >= 341 of 5,449 CPU-s (up to 27% of a core near the
+# end), 7.7 without it (README, item 11; bench/bench_workflow.py). A local run has nothing to
+# rate-limit: without the limiter the scheduler plans when a job ends or starts. Cluster runs
+# keep it (it spares the cluster's queue).
 onstart:
     if workflow.local_exec and hasattr(workflow.scheduler, "job_rate_limiter"):
         workflow.scheduler.job_rate_limiter = None
