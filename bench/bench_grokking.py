@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     DEFAULT_ROUNDS,
-    ROOT,
     Report,
     Series,
     bare_process_state,
@@ -41,6 +40,7 @@ from common import (  # noqa: E402
     engine_speed,
     interleave,
     matmul_gflops,
+    smoke_workflow_command,
 )
 
 from dlrepro import reproduction  # noqa: E402
@@ -176,20 +176,7 @@ def power_runs(
 
 def noop_rerun_seconds() -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            str(Path(sys.executable).parent / "snakemake"),
-            "--snakefile",
-            str(ROOT / "Snakefile"),
-            "--configfile",
-            str(ROOT / "config/config.yaml"),
-            "--directory",
-            tmp,
-            "--cores",
-            "2",
-            "--config",
-            "scale=smoke",
-            "reproductions=[grokking]",
-        ]
+        cmd = smoke_workflow_command(tmp, "reproductions=[grokking]")
         subprocess.run(cmd, check=True, capture_output=True)
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)

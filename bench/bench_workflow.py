@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import ROOT, Report, matmul_gflops  # noqa: E402
+from common import Report, matmul_gflops, smoke_workflow_command  # noqa: E402
 
 SHARE_TARGET = 0.06
 
@@ -48,19 +48,7 @@ def process_seconds(pid: int) -> tuple[float, int] | None:
 
 def smoke_pipeline(tmp: str) -> tuple[float, float, float, int]:
     """Wall seconds, machine CPU-s, scheduler CPU-s and the scheduler's most threads."""
-    cmd = [
-        str(Path(sys.executable).parent / "snakemake"),
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--configfile",
-        str(ROOT / "config/config.yaml"),
-        "--directory",
-        tmp,
-        "--cores",
-        "2",
-        "--config",
-        "scale=smoke",
-    ]
+    cmd = smoke_workflow_command(tmp)
     log = Path(tmp) / "snakemake.log"  # a file, not a pipe: a full pipe would block Snakemake
     b0, t0 = busy_seconds(), time.perf_counter()
     with open(log, "w") as out:

@@ -221,6 +221,25 @@ def engine_run(
     )
 
 
+def smoke_workflow_command(directory: str, *config: str) -> list[str]:
+    """The snakemake command line that runs this checkout's workflow at the smoke scale in
+    `directory` on 2 cores; `config` adds `key=value` pairs after `scale=smoke`."""
+    return [
+        str(Path(sys.executable).parent / "snakemake"),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--configfile",
+        str(ROOT / "config/config.yaml"),
+        "--directory",
+        directory,
+        "--cores",
+        "2",
+        "--config",
+        "scale=smoke",
+        *config,
+    ]
+
+
 def bare_process_state(threads: int, seed: int) -> None:
     """What run_job sets for the whole process before a run, set for a bare loop too, so that
     a bare round does not run under different global settings depending on whether an engine
